@@ -1,0 +1,5 @@
+# Shared settings for the project's scripts (sourced, not run).
+# The cargo target dir lives outside the clone so CI and fresh clones reuse one build.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cxb/target}"
+# Debian's python3 (with python3-numpy from bootstrap), whatever python3 is first on PATH.
+export CXB_PYTHON="${CXB_PYTHON:-/usr/bin/python3}"

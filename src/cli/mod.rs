@@ -1,0 +1,7 @@
+//! One file per subcommand; each has an `Args` (clap) and a `run`.
+
+pub mod dsp_jitter;
+pub mod dsp_resample;
+pub mod dsp_vad;
+pub mod sip_parse;
+pub mod up;

@@ -1,0 +1,62 @@
+//! The one cxb binary: `up`, `dsp …`, `sip …` (and, as they land, `control`, `dataplane`,
+//! `call`, `load`).
+#![forbid(unsafe_code)]
+
+mod cli;
+mod wav;
+
+use clap::{Parser, Subcommand};
+
+/// cxb: voice bots that answer and place phone calls.
+#[derive(Debug, Parser)]
+#[command(name = "cxb", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start cxb on embedded defaults.
+    Up(cli::up::Args),
+    /// Signal-processing tools (VAD, resampler, jitter buffer simulation).
+    #[command(subcommand)]
+    Dsp(DspCommand),
+    /// SIP tools.
+    #[command(subcommand)]
+    Sip(SipCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum DspCommand {
+    /// Print one `<start_ms> <speech probability>` line per 10 ms frame of a WAV file.
+    Vad(cli::dsp_vad::Args),
+    /// Resample a WAV file to another rate (16-bit or float in, same format out).
+    Resample(cli::dsp_resample::Args),
+    /// Run a simulated impaired network trace through the jitter buffer and report.
+    Jitter(cli::dsp_jitter::Args),
+}
+
+#[derive(Debug, Subcommand)]
+enum SipCommand {
+    /// Parse a SIP message file: print it normalized, or the 4xx it would get.
+    Parse(cli::sip_parse::Args),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Up(args) => cli::up::run(args),
+        Command::Dsp(DspCommand::Vad(args)) => cli::dsp_vad::run(args),
+        Command::Dsp(DspCommand::Resample(args)) => cli::dsp_resample::run(args),
+        Command::Dsp(DspCommand::Jitter(args)) => cli::dsp_jitter::run(args),
+        Command::Sip(SipCommand::Parse(args)) => cli::sip_parse::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("cxb: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
