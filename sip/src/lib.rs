@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod dialog;
+pub mod error;
 pub mod framing;
 pub mod header;
 pub mod message;
