@@ -75,7 +75,7 @@ impl Vad {
     pub fn with_isa(rate: u32, isa: Isa) -> Result<Self, VadError> {
         let (frame_len, decimator) = match rate {
             8000 => (FRAME, None),
-            16000 => (2 * FRAME, Some(Decimator2::new(2 * FRAME))),
+            16000 => (2 * FRAME, Some(Decimator2::new(isa, 2 * FRAME))),
             _ => return Err(VadError::UnsupportedRate { rate }),
         };
         Ok(Vad {

@@ -40,6 +40,56 @@ pub fn lagged_dots(isa: Isa, x: &[f32], base: usize, len: usize, lag_min: usize,
     }
 }
 
+/// Polyphase decimate-by-two FIR: `out[i] = Σ_k taps[k] · x[k + 1 + 2i]`, where the full-rate
+/// input `x` is given split into its phases, `even[j] = x[2j]` and `odd[j] = x[2j + 1]`, so tap
+/// `k` reads `odd[k / 2 + i]` for even `k` and `even[(k + 1) / 2 + i]` for odd `k`. Taps are
+/// accumulated in ascending order from 0.0, with separate multiply and add (no FMA), so every
+/// ISA gives the same bits.
+///
+/// Outputs whose inputs would run past the end of `even` or `odd` are left untouched.
+pub fn poly_decimate(isa: Isa, taps: &[f32], even: &[f32], odd: &[f32], out: &mut [f32]) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 if std::arch::is_x86_feature_detected!("avx2") => {
+            let m = poly_outputs(taps, even, odd, out);
+            // SAFETY: AVX2 support was just checked at run time; `poly_outputs` bounds `m` so
+            // every read stays inside `even` and `odd`.
+            unsafe { avx2::poly_decimate(taps, even, odd, &mut out[..m]) }
+        }
+        _ => poly_decimate_scalar(taps, even, odd, out),
+    }
+}
+
+/// Number of outputs of [`poly_decimate`] whose inputs all lie inside `even` and `odd`.
+fn poly_outputs(taps: &[f32], even: &[f32], odd: &[f32], out: &[f32]) -> usize {
+    let reach = taps.len() / 2; // phase samples read past output `i`, for either phase
+    out.len()
+        .min(even.len().saturating_sub(reach))
+        .min(odd.len().saturating_sub(reach))
+}
+
+/// Scalar reference of [`poly_decimate`].
+pub fn poly_decimate_scalar(taps: &[f32], even: &[f32], odd: &[f32], out: &mut [f32]) {
+    let m = poly_outputs(taps, even, odd, out);
+    if m == 0 {
+        return;
+    }
+    // Tap-outer order (each output still sums its taps in ascending order from 0.0), so the
+    // inner loop runs over contiguous samples and vectorises.
+    let out = &mut out[..m];
+    out.fill(0.0);
+    for (k, &t) in taps.iter().enumerate() {
+        let src = if k % 2 == 1 {
+            &even[k.div_ceil(2)..k.div_ceil(2) + m]
+        } else {
+            &odd[k / 2..k / 2 + m]
+        };
+        for (o, &x) in out.iter_mut().zip(src) {
+            *o += t * x;
+        }
+    }
+}
+
 /// Scalar reference of [`matvec`].
 pub fn matvec_scalar(w: &[f32], x: &[f32], b: &[f32], y: &mut [f32]) {
     let cols = x.len();
@@ -126,6 +176,39 @@ mod avx2 {
         s
     }
 
+    /// Dot products of the first `n` items of `x` with the four rows `w`, `w + stride`,
+    /// `w + 2 * stride`, `w + 3 * stride` (sharing the loads of `x`), each in the order of [`dot`].
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA; `x` must hold at least `n` items and `w` at least
+    /// `3 * stride + n` items.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn dot_rows4(w: *const f32, stride: usize, x: *const f32, n: usize) -> [f32; 4] {
+        let mut acc = [_mm256_setzero_ps(); 4];
+        let full = n / 8 * 8;
+        let mut i = 0;
+        while i < full {
+            // SAFETY: i + 8 <= full <= n; `x` covers n items and each row j < 4 starts at
+            // `w + j * stride` and covers n items (caller contract).
+            unsafe {
+                let vx = _mm256_loadu_ps(x.add(i));
+                for (j, acc) in acc.iter_mut().enumerate() {
+                    *acc = _mm256_fmadd_ps(_mm256_loadu_ps(w.add(j * stride + i)), vx, *acc);
+                }
+            }
+            i += 8;
+        }
+        let mut s = [hsum(acc[0]), hsum(acc[1]), hsum(acc[2]), hsum(acc[3])];
+        while i < n {
+            for (j, s) in s.iter_mut().enumerate() {
+                // SAFETY: i < n; `x` and every row cover n items (caller contract).
+                *s += unsafe { *w.add(j * stride + i) * *x.add(i) };
+            }
+            i += 1;
+        }
+        s
+    }
+
     /// AVX2 [`super::matvec`].
     ///
     /// # Safety
@@ -133,7 +216,21 @@ mod avx2 {
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn matvec(w: &[f32], x: &[f32], b: &[f32], y: &mut [f32]) {
         let cols = x.len();
-        for (r, out) in y.iter_mut().enumerate() {
+        let mut r = 0;
+        // Blocks of four rows sharing the loads of `x`.
+        while r + 4 <= y.len() {
+            let (Some(rows), Some(bias)) = (w.get(r * cols..(r + 4) * cols), b.get(r..r + 4)) else {
+                break;
+            };
+            // SAFETY: `rows` holds 4 * cols items (four rows of `cols`) and `x` holds `cols`;
+            // AVX2+FMA per this fn's contract.
+            let d = unsafe { dot_rows4(rows.as_ptr(), cols, x.as_ptr(), cols) };
+            for ((o, &bj), dj) in y[r..r + 4].iter_mut().zip(bias).zip(d) {
+                *o = bj + dj;
+            }
+            r += 4;
+        }
+        for (r, out) in y.iter_mut().enumerate().skip(r) {
             let (Some(row), Some(&bias)) = (w.get(r * cols..(r + 1) * cols), b.get(r)) else {
                 return;
             };
@@ -142,23 +239,145 @@ mod avx2 {
         }
     }
 
+    /// Dot products of the first `n` items of `a` with those of `b`, `b - 1`, `b - 2` and
+    /// `b - 3` (four consecutive lags sharing the loads of `a`), each in the order of [`dot`].
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA; `a` must hold at least `n` items and `b - 3` must
+    /// point at least `n + 3` valid items.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn dot4(a: *const f32, b: *const f32, n: usize) -> [f32; 4] {
+        let mut acc = [_mm256_setzero_ps(); 4];
+        let full = n / 8 * 8;
+        let mut i = 0;
+        while i < full {
+            // SAFETY: i + 8 <= full <= n; `a` covers n items and `b - j` (j < 4) covers n items
+            // (caller contract).
+            unsafe {
+                let va = _mm256_loadu_ps(a.add(i));
+                for (j, acc) in acc.iter_mut().enumerate() {
+                    *acc = _mm256_fmadd_ps(va, _mm256_loadu_ps(b.add(i).sub(j)), *acc);
+                }
+            }
+            i += 8;
+        }
+        let mut s = [hsum(acc[0]), hsum(acc[1]), hsum(acc[2]), hsum(acc[3])];
+        while i < n {
+            for (j, s) in s.iter_mut().enumerate() {
+                // SAFETY: i < n; `a` covers n items and `b - j` (j < 4) covers n items (caller
+                // contract).
+                *s += unsafe { *a.add(i) * *b.add(i).sub(j) };
+            }
+            i += 1;
+        }
+        s
+    }
+
     /// AVX2 [`super::lagged_dots`].
     ///
     /// # Safety
     /// The CPU must support AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn lagged_dots(x: &[f32], base: usize, len: usize, lag_min: usize, out: &mut [f32]) {
-        for (k, o) in out.iter_mut().enumerate() {
+        let Some(seg) = x.get(base..base + len) else {
+            out.fill(0.0);
+            return;
+        };
+        let mut k = 0;
+        // Blocks of four lags whose delayed segments all start inside `x`.
+        while k + 4 <= out.len() && lag_min + k + 3 <= base {
+            let start = base - lag_min - k;
+            // `del` spans the four delayed segments: x[start - 3 .. start + len].
+            let del = &x[start - 3..start + len];
+            // SAFETY: `seg` holds `len` items; `del[3..]` holds `len` items and is preceded by
+            // three more items of `del`, so `b - j` covers `len` items for j < 4; AVX2+FMA per
+            // this fn's contract.
+            let d = unsafe { dot4(seg.as_ptr(), del.as_ptr().add(3), len) };
+            out[k..k + 4].copy_from_slice(&d);
+            k += 4;
+        }
+        for (k, o) in out.iter_mut().enumerate().skip(k) {
             let lag = lag_min + k;
-            *o = match (base.checked_sub(lag), x.get(base..base + len)) {
-                (Some(start), Some(seg)) => {
+            *o = match base.checked_sub(lag) {
+                Some(start) => {
                     let del = &x[start..start + len];
                     // SAFETY: `seg` and `del` both hold exactly `len` items; AVX2+FMA per contract.
                     unsafe { dot(seg.as_ptr(), del.as_ptr(), len) }
                 }
-                _ => 0.0,
+                None => 0.0,
             };
         }
+    }
+
+    /// AVX2 [`super::poly_decimate`] (multiply then add, as the scalar reference).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2; `even` and `odd` must each hold at least
+    /// `out.len() + taps.len() / 2` items.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn poly_decimate(taps: &[f32], even: &[f32], odd: &[f32], out: &mut [f32]) {
+        let m = out.len();
+        let (e, o) = (even.as_ptr(), odd.as_ptr());
+        let pairs = taps.len() / 2;
+        let last = if taps.len() % 2 == 1 {
+            taps.last().copied()
+        } else {
+            None
+        };
+        let mut i = 0;
+        // Sixteen outputs per step: two independent accumulator chains. Tap 2j reads odd[j + i],
+        // tap 2j + 1 reads even[j + 1 + i].
+        while i + 16 <= m {
+            let (mut a0, mut a1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+            for (j, t) in taps.chunks_exact(2).enumerate() {
+                let (v0, v1) = (_mm256_set1_ps(t[0]), _mm256_set1_ps(t[1]));
+                // SAFETY: j + 1 + i + 16 <= pairs + m <= taps.len() / 2 + m <= the phase lengths
+                // (contract).
+                unsafe {
+                    let (p, q) = (o.add(j + i), e.add(j + 1 + i));
+                    a0 = _mm256_add_ps(a0, _mm256_mul_ps(v0, _mm256_loadu_ps(p)));
+                    a1 = _mm256_add_ps(a1, _mm256_mul_ps(v0, _mm256_loadu_ps(p.add(8))));
+                    a0 = _mm256_add_ps(a0, _mm256_mul_ps(v1, _mm256_loadu_ps(q)));
+                    a1 = _mm256_add_ps(a1, _mm256_mul_ps(v1, _mm256_loadu_ps(q.add(8))));
+                }
+            }
+            if let Some(t) = last {
+                let v = _mm256_set1_ps(t);
+                // SAFETY: pairs + i + 16 <= taps.len() / 2 + m <= the phase lengths (contract).
+                unsafe {
+                    let p = o.add(pairs + i);
+                    a0 = _mm256_add_ps(a0, _mm256_mul_ps(v, _mm256_loadu_ps(p)));
+                    a1 = _mm256_add_ps(a1, _mm256_mul_ps(v, _mm256_loadu_ps(p.add(8))));
+                }
+            }
+            // SAFETY: i + 16 <= m = out.len().
+            unsafe {
+                _mm256_storeu_ps(out.as_mut_ptr().add(i), a0);
+                _mm256_storeu_ps(out.as_mut_ptr().add(i + 8), a1);
+            }
+            i += 16;
+        }
+        while i + 8 <= m {
+            let mut a0 = _mm256_setzero_ps();
+            for (j, t) in taps.chunks_exact(2).enumerate() {
+                // SAFETY: j + 1 + i + 8 <= taps.len() / 2 + m <= the phase lengths (contract).
+                unsafe {
+                    a0 = _mm256_add_ps(a0, _mm256_mul_ps(_mm256_set1_ps(t[0]), _mm256_loadu_ps(o.add(j + i))));
+                    a0 = _mm256_add_ps(
+                        a0,
+                        _mm256_mul_ps(_mm256_set1_ps(t[1]), _mm256_loadu_ps(e.add(j + 1 + i))),
+                    );
+                }
+            }
+            if let Some(t) = last {
+                // SAFETY: pairs + i + 8 <= taps.len() / 2 + m <= the phase lengths (contract).
+                unsafe { a0 = _mm256_add_ps(a0, _mm256_mul_ps(_mm256_set1_ps(t), _mm256_loadu_ps(o.add(pairs + i)))) };
+            }
+            // SAFETY: i + 8 <= m = out.len().
+            unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(i), a0) };
+            i += 8;
+        }
+        super::poly_decimate_scalar(taps, &even[i..], &odd[i..], &mut out[i..]);
     }
 }
 
@@ -206,6 +425,24 @@ mod tests {
             for k in 0..nout {
                 prop_assert!(close(o0[k], o1[k], len as f32), "lag {k}: {} vs {}", o0[k], o1[k]);
             }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn poly_decimate_selected_matches_scalar(
+            ntaps in 0usize..40, ne in 0usize..120, no in 0usize..120, nout in 0usize..100, seed in any::<u64>()
+        ) {
+            let mut s = seed | 1;
+            let mut rnd = move || { s ^= s << 13; s ^= s >> 7; s ^= s << 17; (s % 2001) as f32 / 1000.0 - 1.0 };
+            let taps: Vec<f32> = (0..ntaps).map(|_| rnd()).collect();
+            let even: Vec<f32> = (0..ne).map(|_| rnd()).collect();
+            let odd: Vec<f32> = (0..no).map(|_| rnd()).collect();
+            let mut o0 = vec![7.0; nout];
+            let mut o1 = vec![7.0; nout];
+            poly_decimate_scalar(&taps, &even, &odd, &mut o0);
+            poly_decimate(Isa::detect(), &taps, &even, &odd, &mut o1);
+            prop_assert_eq!(o0, o1);
         }
     }
 

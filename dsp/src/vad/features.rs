@@ -55,6 +55,16 @@ const P_BUF: usize = P_SEG + P_LAG_MAX;
 const DEC_TAPS: usize = 31;
 /// Energy floor added before logarithms (−100 dBFS).
 const EPS: f32 = 1e-10;
+/// FFT bin indices as floats (for the spectral centroid).
+const BIN_INDEX: [f32; NBINS] = {
+    let mut a = [0.0f32; NBINS];
+    let mut k = 0;
+    while k < NBINS {
+        a[k] = k as f32;
+        k += 1;
+    }
+    a
+};
 /// 10·log10(2), to turn log2 into decibels.
 const DB_PER_LOG2: f32 = 3.010_3;
 
@@ -78,19 +88,27 @@ fn db(p: f32) -> f32 {
 }
 
 /// Decimate-by-two FIR low-pass (windowed sinc, cut-off at 0.92 of the output Nyquist).
+///
+/// Polyphase: the history and the incoming block are stored split into their even- and
+/// odd-indexed samples, and only the kept outputs are computed, each as the taps in ascending
+/// order (so every output is the same sum as a per-output dot product over the full-rate input).
 #[derive(Debug, Clone)]
 pub(crate) struct Decimator2 {
+    isa: Isa,
     taps: [f32; DEC_TAPS],
-    /// History (`DEC_TAPS - 1` samples) followed by the current input block.
-    buf: Vec<f32>,
-    /// Even- and odd-indexed samples of `buf`.
+    /// Even- and odd-indexed samples of the history (`DEC_TAPS - 1` samples, i.e. `DEC_HIST`
+    /// per phase) followed by the current input block.
     even: Vec<f32>,
     odd: Vec<f32>,
 }
 
+/// History samples per polyphase branch of [`Decimator2`].
+const DEC_HIST: usize = (DEC_TAPS - 1) / 2;
+const _: () = assert!(DEC_TAPS % 2 == 1, "odd number of taps");
+
 impl Decimator2 {
-    /// A decimator taking input blocks of at most `max_in` samples.
-    pub(crate) fn new(max_in: usize) -> Self {
+    /// A decimator taking input blocks of at most `max_in` samples, using the kernels of `isa`.
+    pub(crate) fn new(isa: Isa, max_in: usize) -> Self {
         let mut taps = [0.0f32; DEC_TAPS];
         let c = (DEC_TAPS / 2) as f64;
         let fc = 0.23f64; // cut-off as a fraction of the input rate
@@ -109,47 +127,42 @@ impl Decimator2 {
         for t in &mut taps {
             *t = (f64::from(*t) / sum) as f32;
         }
-        let len = DEC_TAPS - 1 + max_in;
+        let len = DEC_HIST + max_in / 2;
         Decimator2 {
+            isa,
             taps,
-            buf: vec![0.0; len],
-            even: vec![0.0; len.div_ceil(2)],
-            odd: vec![0.0; len.div_ceil(2)],
+            even: vec![0.0; len],
+            odd: vec![0.0; len],
         }
     }
 
     /// Filters `input` (even length, at most `max_in`) into `out` (half as long).
     pub(crate) fn process(&mut self, input: &[f32], out: &mut [f32]) {
-        let h = DEC_TAPS - 1;
-        let n = input.len().min(self.buf.len() - h).min(out.len() * 2) & !1;
-        self.buf[h..h + n].copy_from_slice(&input[..n]);
-        // Polyphase, tap-outer order: every output accumulates its taps in ascending order (the
-        // same sums as a per-output dot product), while the inner loop runs over contiguous
-        // even/odd phases and vectorises.
-        let half = (h + n).div_ceil(2);
-        for (j, pair) in self.buf[..h + n].chunks(2).enumerate() {
-            self.even[j] = pair[0];
-            self.odd[j] = pair.get(1).copied().unwrap_or(0.0);
+        let m = (input.len() / 2).min(self.even.len() - DEC_HIST).min(out.len());
+        for ((e, o), pair) in self.even[DEC_HIST..DEC_HIST + m]
+            .iter_mut()
+            .zip(&mut self.odd[DEC_HIST..DEC_HIST + m])
+            .zip(input.chunks_exact(2))
+        {
+            *e = pair[0];
+            *o = pair[1];
         }
-        let out = &mut out[..n / 2];
-        out.fill(0.0);
-        for (k, &tap) in self.taps.iter().enumerate() {
-            // Output i takes buf[k + 1 + 2i].
-            let src = if k % 2 == 1 {
-                &self.even[k.div_ceil(2)..half]
-            } else {
-                &self.odd[k / 2..half]
-            };
-            for (o, &x) in out.iter_mut().zip(src) {
-                *o += tap * x;
-            }
-        }
-        self.buf.copy_within(n..n + h, 0);
+        // Output i is Σ_k taps[k] · x[k + 1 + 2i] over the history-prefixed input x.
+        kernels::poly_decimate(
+            self.isa,
+            &self.taps,
+            &self.even[..DEC_HIST + m],
+            &self.odd[..DEC_HIST + m],
+            &mut out[..m],
+        );
+        self.even.copy_within(m..m + DEC_HIST, 0);
+        self.odd.copy_within(m..m + DEC_HIST, 0);
     }
 
     /// Clears the filter history.
     pub(crate) fn reset(&mut self) {
-        self.buf.fill(0.0);
+        self.even.fill(0.0);
+        self.odd.fill(0.0);
     }
 }
 
@@ -188,7 +201,8 @@ impl MinTrack {
         self.count += 1;
         let mut floor = self.cur_min;
         for &s in &self.subs {
-            floor = floor.min(s);
+            // Plain compare (not `f32::min`, which handles NaN): powers are never NaN.
+            floor = if s < floor { s } else { floor };
         }
         if self.count == SUBWIN {
             self.subs[self.idx] = self.cur_min;
@@ -263,7 +277,7 @@ impl Features {
             power: [0.0; NBINS],
             floors: [MinTrack::new(); NBANDS + 1],
             prev_band_db: [0.0; NBANDS],
-            dec4k: Decimator2::new(FRAME),
+            dec4k: Decimator2::new(isa, FRAME),
             pbuf: [0.0; P_BUF],
             psq: [0.0; P_BUF + 1],
             dots: [0.0; P_NLAGS],
@@ -340,20 +354,32 @@ impl Features {
         let mut flat_log = 0.0f32;
         let mut flat_lin = 0.0f32;
         let mut flux = 0.0f32;
+        // Band powers and floors first, then the logarithms over whole arrays (vectorised), then
+        // the sums in band order.
+        let mut e = [0.0f32; NBANDS];
+        let mut fl = [0.0f32; NBANDS];
+        let mut per_bin = [0.0f32; NBANDS];
         for k in 0..NBANDS {
             let (lo, hi) = (BAND_EDGES[k], BAND_EDGES[k + 1]);
-            let e: f32 = self.power[lo..hi].iter().sum();
+            e[k] = self.power[lo..hi].iter().sum();
+            fl[k] = self.floors[k].update(e[k]);
+            per_bin[k] = e[k] / (hi - lo) as f32;
+        }
+        let mut floor_band_db = [0.0f32; NBANDS];
+        let mut per_bin_db = [0.0f32; NBANDS];
+        for k in 0..NBANDS {
+            band_db[k] = db(e[k]);
+            floor_band_db[k] = db(fl[k]);
+            per_bin_db[k] = db(per_bin[k]);
+            b[k] = ((band_db[k] - floor_band_db[k]) / 10.0).clamp(-1.0, 6.0);
+        }
+        for k in 0..NBANDS {
             if k >= SPEECH_BAND_FIRST {
-                speech_e += e;
+                speech_e += e[k];
             }
-            let d = db(e);
-            band_db[k] = d;
-            let floor = db(self.floors[k].update(e));
-            b[k] = ((d - floor) / 10.0).clamp(-1.0, 6.0);
-            let per_bin = e / (hi - lo) as f32;
-            flat_log += db(per_bin);
-            flat_lin += per_bin;
-            flux += (d - self.prev_band_db[k]).abs();
+            flat_log += per_bin_db[k];
+            flat_lin += per_bin[k];
+            flux += (band_db[k] - self.prev_band_db[k]).abs();
         }
         self.prev_band_db = band_db;
         let speech_db = db(speech_e);
@@ -373,8 +399,10 @@ impl Features {
         self.pbuf.copy_within(FRAME / 2.., 0);
         self.pbuf[P_BUF - FRAME / 2..].copy_from_slice(&half);
         self.psq[0] = 0.0;
-        for i in 0..P_BUF {
-            self.psq[i + 1] = self.psq[i] + self.pbuf[i] * self.pbuf[i];
+        let mut acc = 0.0f32;
+        for (p, &v) in self.psq[1..].iter_mut().zip(&self.pbuf) {
+            acc += v * v;
+            *p = acc;
         }
         let base = P_BUF - P_SEG;
         kernels::lagged_dots(self.isa, &self.pbuf, base, P_SEG, P_LAG_MIN, &mut self.dots);
@@ -400,10 +428,25 @@ impl Features {
         // --- peak concentration and centroid over 94–3750 Hz
         let lo = BAND_EDGES[0];
         let hi = BAND_EDGES[NBANDS];
-        let mut tot = EPS;
-        let mut mom = 0.0f32;
-        let mut peak = 0.0f32;
-        for k in lo..hi {
+        // Eight interleaved partial sums (and maxima), added at the end.
+        const L: usize = 8;
+        let (mut tot8, mut mom8, mut peak8) = ([0.0f32; L], [0.0f32; L], [0.0f32; L]);
+        let nfull = (hi - lo) / L * L;
+        for (c, w) in self.power[lo - 1..lo + nfull + 1].windows(L + 2).step_by(L).enumerate() {
+            let Ok(w) = <&[f32; L + 2]>::try_from(w) else { break };
+            for l in 0..L {
+                let p = w[l + 1];
+                tot8[l] += p;
+                mom8[l] += p * BIN_INDEX[lo + c * L + l];
+                // Plain compare (not `f32::max`): powers are never NaN, and this maps to `maxps`.
+                let tri = w[l] + p + w[l + 2];
+                peak8[l] = if tri > peak8[l] { tri } else { peak8[l] };
+            }
+        }
+        let mut tot = EPS + tot8.iter().sum::<f32>();
+        let mut mom = mom8.iter().sum::<f32>();
+        let mut peak = peak8.iter().fold(0.0f32, |m, &v| m.max(v));
+        for k in lo + nfull..hi {
             let p = self.power[k];
             tot += p;
             mom += p * k as f32;
@@ -486,7 +529,7 @@ mod tests {
     #[test]
     fn decimator_passes_low_and_stops_high() {
         let gain = |f: f64| {
-            let mut d = Decimator2::new(160);
+            let mut d = Decimator2::new(Isa::detect(), 160);
             let mut out = [0.0f32; 80];
             let mut peak = 0.0f32;
             for blk in 0..20 {

@@ -39,7 +39,7 @@ impl<'a> Iterator for ListValues<'a> {
                 .position(|e| e.name == self.name)?;
             let entry = &self.headers.entries[self.idx + e];
             self.idx += e + 1;
-            match std::str::from_utf8(entry.value.resolve(&self.headers.buf)) {
+            match std::str::from_utf8(self.headers.resolve(entry.value)) {
                 Ok(v) => self.cur = Some(split_list(v)),
                 Err(_) => return Some(Err(ParseError::header(self.name, HeaderFault::Utf8))),
             }

@@ -69,11 +69,20 @@ impl From<Bytes> for HeaderValue {
     }
 }
 
-#[derive(Debug, Clone)]
+/// Where a header name or value lives: a span of the message buffer, or an index into the
+/// list's side table of built/unfolded texts. Small and `Copy` so the entry list of a parsed
+/// message is one small allocation with no drop work.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Slot {
+    Span(u32, u32),
+    Ext(u32),
+}
+
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Entry {
     pub(crate) name: HeaderName,
-    pub(crate) raw_name: Text,
-    pub(crate) value: Text,
+    pub(crate) raw_name: Slot,
+    pub(crate) value: Slot,
 }
 
 /// The ordered header fields of a message.
@@ -85,6 +94,8 @@ pub(crate) struct Entry {
 pub struct Headers {
     pub(crate) buf: Bytes,
     pub(crate) entries: Vec<Entry>,
+    /// Texts that are not spans of `buf` (built or unfolded), referenced by [`Slot::Ext`].
+    pub(crate) ext: Vec<Text>,
 }
 
 /// One header field as stored.
@@ -129,11 +140,60 @@ impl Headers {
         self.entries.is_empty()
     }
 
+    /// The bytes of a name or value slot.
+    #[inline]
+    pub(crate) fn resolve(&self, slot: Slot) -> &[u8] {
+        match slot {
+            Slot::Span(s, e) => &self.buf[s as usize..e as usize],
+            Slot::Ext(i) => self.ext[i as usize].resolve(&self.buf),
+        }
+    }
+
+    /// A slot as a zero-copy `Bytes`.
+    fn slot_bytes(&self, slot: Slot) -> Bytes {
+        match slot {
+            Slot::Span(s, e) => self.buf.slice(s as usize..e as usize),
+            Slot::Ext(i) => self.ext[i as usize].to_bytes(&self.buf),
+        }
+    }
+
+    /// Stores a text in the side table.
+    fn intern(&mut self, t: Text) -> Slot {
+        if let Text::Span(s, e) = t {
+            return Slot::Span(s, e);
+        }
+        self.ext.push(t);
+        Slot::Ext((self.ext.len() - 1) as u32)
+    }
+
+    /// Bounds the side table: called at the start of every mutation, before any `intern`.
+    fn maybe_compact(&mut self) {
+        if self.ext.len() > 2 * self.entries.len() + 16 {
+            self.compact_ext();
+        }
+    }
+
+    /// Drops side-table texts no entry refers to any more (after `set`/`remove`).
+    fn compact_ext(&mut self) {
+        let old = std::mem::take(&mut self.ext);
+        let ext = &mut self.ext;
+        let mut keep = |slot: &mut Slot| {
+            if let Slot::Ext(i) = *slot {
+                ext.push(old[i as usize].clone());
+                *slot = Slot::Ext((ext.len() - 1) as u32);
+            }
+        };
+        for e in &mut self.entries {
+            keep(&mut e.raw_name);
+            keep(&mut e.value);
+        }
+    }
+
     fn field<'a>(&'a self, e: &'a Entry) -> HeaderField<'a> {
         HeaderField {
             name: e.name,
-            raw_name: e.raw_name.resolve(&self.buf),
-            value: e.value.resolve(&self.buf),
+            raw_name: self.resolve(e.raw_name),
+            value: self.resolve(e.value),
         }
     }
 
@@ -152,7 +212,7 @@ impl Headers {
         self.entries
             .iter()
             .find(|e| e.name == name)
-            .map(|e| e.value.resolve(&self.buf))
+            .map(|e| self.resolve(e.value))
     }
 
     /// Value of the first field called `name`, as UTF-8 text (None if absent or not UTF-8).
@@ -165,7 +225,7 @@ impl Headers {
         self.entries
             .iter()
             .find(|e| e.name == name)
-            .map(|e| e.value.to_bytes(&self.buf))
+            .map(|e| self.slot_bytes(e.value))
     }
 
     /// Values of all fields called `name`, in order (comma lists are not split; see `list`).
@@ -173,7 +233,7 @@ impl Headers {
         self.entries
             .iter()
             .filter(move |e| e.name == name)
-            .map(|e| e.value.resolve(&self.buf))
+            .map(|e| self.resolve(e.value))
     }
 
     /// Number of fields called `name`.
@@ -194,11 +254,11 @@ impl Headers {
             .iter()
             .filter(move |e| match known {
                 HeaderName::Other => {
-                    e.name == HeaderName::Other && e.raw_name.resolve(&self.buf).eq_ignore_ascii_case(name.as_bytes())
+                    e.name == HeaderName::Other && self.resolve(e.raw_name).eq_ignore_ascii_case(name.as_bytes())
                 }
                 k => e.name == k,
             })
-            .map(|e| e.value.resolve(&self.buf))
+            .map(|e| self.resolve(e.value))
     }
 
     /// Value of the first field whose name matches `name` (see [`Headers::get_all_by_name`]).
@@ -208,39 +268,40 @@ impl Headers {
 
     /// Appends a known field (printed with its canonical name).
     pub fn push(&mut self, name: HeaderName, value: impl Into<HeaderValue>) {
-        let e = Entry {
-            name,
-            raw_name: Text::Static(name.as_str()),
-            value: value.into().0,
-        };
-        self.entries.push(e);
+        self.maybe_compact();
+        let raw_name = self.intern(Text::Static(name.as_str()));
+        let value = self.intern(value.into().0);
+        self.entries.push(Entry { name, raw_name, value });
     }
 
     /// Appends a field by name (e.g. `X-Campaign-Id`); known names are recognised.
     pub fn push_named(&mut self, name: impl Into<HeaderValue>, value: impl Into<HeaderValue>) {
+        self.maybe_compact();
         let raw_name = name.into().0;
         let kind = HeaderName::from_bytes(raw_name.resolve(&self.buf));
+        let raw_name = self.intern(raw_name);
+        let value = self.intern(value.into().0);
         self.entries.push(Entry {
             name: kind,
             raw_name,
-            value: value.into().0,
+            value,
         });
     }
 
     /// Inserts a known field at `index` (e.g. 0 to add a top Via).
     pub fn insert(&mut self, index: usize, name: HeaderName, value: impl Into<HeaderValue>) {
-        let e = Entry {
-            name,
-            raw_name: Text::Static(name.as_str()),
-            value: value.into().0,
-        };
+        self.maybe_compact();
+        let raw_name = self.intern(Text::Static(name.as_str()));
+        let value = self.intern(value.into().0);
+        let e = Entry { name, raw_name, value };
         self.entries.insert(index.min(self.entries.len()), e);
     }
 
     /// Replaces the first field called `name` (keeping its position) and removes the others;
     /// appends if absent.
     pub fn set(&mut self, name: HeaderName, value: impl Into<HeaderValue>) {
-        let value = value.into().0;
+        self.maybe_compact();
+        let value = self.intern(value.into().0);
         match self.entries.iter().position(|e| e.name == name) {
             Some(i) => {
                 self.entries[i].value = value;
@@ -253,11 +314,10 @@ impl Headers {
                     seen == 1
                 });
             }
-            None => self.entries.push(Entry {
-                name,
-                raw_name: Text::Static(name.as_str()),
-                value,
-            }),
+            None => {
+                let raw_name = self.intern(Text::Static(name.as_str()));
+                self.entries.push(Entry { name, raw_name, value });
+            }
         }
     }
 
@@ -277,14 +337,17 @@ impl Headers {
 
     /// Copies every field called `name` from `other`, appending in order (zero-copy for parsed fields).
     pub fn copy_from(&mut self, other: &Headers, name: HeaderName) {
+        self.maybe_compact();
         for e in other.entries.iter().filter(|e| e.name == name) {
+            let raw_name = self.intern(match e.name {
+                HeaderName::Other => Text::Owned(other.slot_bytes(e.raw_name)),
+                n => Text::Static(n.as_str()),
+            });
+            let value = self.intern(Text::Owned(other.slot_bytes(e.value)));
             self.entries.push(Entry {
                 name: e.name,
-                raw_name: match e.name {
-                    HeaderName::Other => Text::Owned(e.raw_name.to_bytes(&other.buf)),
-                    n => Text::Static(n.as_str()),
-                },
-                value: Text::Owned(e.value.to_bytes(&other.buf)),
+                raw_name,
+                value,
             });
         }
     }
@@ -297,3 +360,29 @@ impl PartialEq for Headers {
 }
 
 impl Eq for Headers {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn side_table_stays_bounded_and_consistent_under_edits() {
+        let mut h = Headers::new();
+        h.push(HeaderName::Via, "SIP/2.0/UDP a;branch=z9hG4bK1");
+        h.push_named("X-Campaign-Id", String::from("1"));
+        for i in 0..200 {
+            h.set(HeaderName::To, format!("<sip:b@c>;n={i}"));
+            h.insert(0, HeaderName::Route, format!("<sip:r{i}@x;lr>"));
+            h.remove(HeaderName::Route);
+            assert!(
+                h.ext.len() <= 2 * h.entries.len() + 16 + 4,
+                "side table grew to {}",
+                h.ext.len()
+            );
+        }
+        assert_eq!(h.get_str(HeaderName::To), Some("<sip:b@c>;n=199"));
+        assert_eq!(h.get_by_name("x-campaign-id"), Some(&b"1"[..]));
+        assert_eq!(h.at(0).unwrap().raw_name, b"Via");
+        assert_eq!(h.len(), 3);
+    }
+}

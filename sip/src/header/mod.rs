@@ -11,7 +11,7 @@ pub(crate) mod values;
 mod via;
 
 pub use access::ListValues;
-pub(crate) use list::{Entry, Text};
+pub(crate) use list::{Entry, Slot, Text};
 pub use list::{HeaderField, HeaderValue, Headers};
 pub use name::HeaderName;
 pub use name_addr::{Contact, NameAddr};

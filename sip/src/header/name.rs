@@ -261,101 +261,108 @@ impl HeaderName {
         if name.len() == 1 {
             return Self::from_compact(first);
         }
-        let eq = |canonical: &str| name.eq_ignore_ascii_case(canonical.as_bytes());
+        // One `(len, first byte)` switch, then a case-insensitive compare of at most three
+        // machine words against the canonical spelling (see [`Pattern`]).
+        macro_rules! eq {
+            ($s:literal) => {
+                const { Pattern::new($s) }.matches(name)
+            };
+        }
+
         match (name.len(), first.to_ascii_lowercase()) {
-            (2, b't') if eq("To") => HeaderName::To,
-            (3, b'v') if eq("Via") => HeaderName::Via,
-            (4, b'c') if eq("CSeq") => HeaderName::CSeq,
-            (4, b'd') if eq("Date") => HeaderName::Date,
-            (4, b'f') if eq("From") => HeaderName::From,
-            (4, b'p') if eq("Path") => HeaderName::Path,
+            (2, b't') if eq!("To") => HeaderName::To,
+            (3, b'v') if eq!("Via") => HeaderName::Via,
+            (4, b'c') if eq!("CSeq") => HeaderName::CSeq,
+            (4, b'd') if eq!("Date") => HeaderName::Date,
+            (4, b'f') if eq!("From") => HeaderName::From,
+            (4, b'p') if eq!("Path") => HeaderName::Path,
             (4, b'r') => match () {
-                _ if eq("RAck") => HeaderName::RAck,
-                _ if eq("RSeq") => HeaderName::RSeq,
+                _ if eq!("RAck") => HeaderName::RAck,
+                _ if eq!("RSeq") => HeaderName::RSeq,
                 _ => HeaderName::Other,
             },
-            (5, b'a') if eq("Allow") => HeaderName::Allow,
-            (5, b'e') if eq("Event") => HeaderName::Event,
-            (5, b'r') if eq("Route") => HeaderName::Route,
-            (6, b'a') if eq("Accept") => HeaderName::Accept,
-            (6, b'm') if eq("Min-SE") => HeaderName::MinSe,
-            (6, b'r') if eq("Reason") => HeaderName::Reason,
-            (6, b's') if eq("Server") => HeaderName::Server,
+            (5, b'a') if eq!("Allow") => HeaderName::Allow,
+            (5, b'e') if eq!("Event") => HeaderName::Event,
+            (5, b'r') if eq!("Route") => HeaderName::Route,
+            (6, b'a') if eq!("Accept") => HeaderName::Accept,
+            (6, b'm') if eq!("Min-SE") => HeaderName::MinSe,
+            (6, b'r') if eq!("Reason") => HeaderName::Reason,
+            (6, b's') if eq!("Server") => HeaderName::Server,
             (7, b'c') => match () {
-                _ if eq("Call-ID") => HeaderName::CallId,
-                _ if eq("Contact") => HeaderName::Contact,
+                _ if eq!("Call-ID") => HeaderName::CallId,
+                _ if eq!("Contact") => HeaderName::Contact,
                 _ => HeaderName::Other,
             },
-            (7, b'e') if eq("Expires") => HeaderName::Expires,
-            (7, b'p') if eq("Privacy") => HeaderName::Privacy,
-            (7, b'r') if eq("Require") => HeaderName::Require,
-            (7, b's') if eq("Subject") => HeaderName::Subject,
-            (7, b'w') if eq("Warning") => HeaderName::Warning,
-            (8, b'i') if eq("Identity") => HeaderName::Identity,
-            (8, b'p') if eq("Priority") => HeaderName::Priority,
+            (7, b'e') if eq!("Expires") => HeaderName::Expires,
+            (7, b'p') if eq!("Privacy") => HeaderName::Privacy,
+            (7, b'r') if eq!("Require") => HeaderName::Require,
+            (7, b's') if eq!("Subject") => HeaderName::Subject,
+            (7, b'w') if eq!("Warning") => HeaderName::Warning,
+            (8, b'i') if eq!("Identity") => HeaderName::Identity,
+            (8, b'p') if eq!("Priority") => HeaderName::Priority,
             (8, b'r') => match () {
-                _ if eq("Refer-To") => HeaderName::ReferTo,
-                _ if eq("Replaces") => HeaderName::Replaces,
-                _ if eq("Reply-To") => HeaderName::ReplyTo,
+                _ if eq!("Refer-To") => HeaderName::ReferTo,
+                _ if eq!("Replaces") => HeaderName::Replaces,
+                _ if eq!("Reply-To") => HeaderName::ReplyTo,
                 _ => HeaderName::Other,
             },
-            (8, b's') if eq("SIP-ETag") => HeaderName::SipEtag,
-            (9, b'c') if eq("Call-Info") => HeaderName::CallInfo,
-            (9, b'd') if eq("Diversion") => HeaderName::Diversion,
-            (9, b's') if eq("Supported") => HeaderName::Supported,
-            (9, b't') if eq("Timestamp") => HeaderName::Timestamp,
-            (10, b'a') if eq("Alert-Info") => HeaderName::AlertInfo,
-            (10, b'e') if eq("Error-Info") => HeaderName::ErrorInfo,
-            (10, b'u') if eq("User-Agent") => HeaderName::UserAgent,
-            (11, b'i') if eq("In-Reply-To") => HeaderName::InReplyTo,
-            (11, b'm') if eq("Min-Expires") => HeaderName::MinExpires,
+            (8, b's') if eq!("SIP-ETag") => HeaderName::SipEtag,
+            (9, b'c') if eq!("Call-Info") => HeaderName::CallInfo,
+            (9, b'd') if eq!("Diversion") => HeaderName::Diversion,
+            (9, b's') if eq!("Supported") => HeaderName::Supported,
+            (9, b't') if eq!("Timestamp") => HeaderName::Timestamp,
+            (10, b'a') if eq!("Alert-Info") => HeaderName::AlertInfo,
+            (10, b'e') if eq!("Error-Info") => HeaderName::ErrorInfo,
+            (10, b'u') if eq!("User-Agent") => HeaderName::UserAgent,
+            (11, b'i') if eq!("In-Reply-To") => HeaderName::InReplyTo,
+            (11, b'm') if eq!("Min-Expires") => HeaderName::MinExpires,
             (11, b'r') => match () {
-                _ if eq("Referred-By") => HeaderName::ReferredBy,
-                _ if eq("Retry-After") => HeaderName::RetryAfter,
+                _ if eq!("Referred-By") => HeaderName::ReferredBy,
+                _ if eq!("Retry-After") => HeaderName::RetryAfter,
                 _ => HeaderName::Other,
             },
-            (11, b'u') if eq("Unsupported") => HeaderName::Unsupported,
-            (12, b'a') if eq("Allow-Events") => HeaderName::AllowEvents,
-            (12, b'c') if eq("Content-Type") => HeaderName::ContentType,
-            (12, b'h') if eq("History-Info") => HeaderName::HistoryInfo,
+            (11, b'u') if eq!("Unsupported") => HeaderName::Unsupported,
+            (12, b'a') if eq!("Allow-Events") => HeaderName::AllowEvents,
+            (12, b'c') if eq!("Content-Type") => HeaderName::ContentType,
+            (12, b'h') if eq!("History-Info") => HeaderName::HistoryInfo,
             (12, b'm') => match () {
-                _ if eq("Max-Forwards") => HeaderName::MaxForwards,
-                _ if eq("MIME-Version") => HeaderName::MimeVersion,
+                _ if eq!("Max-Forwards") => HeaderName::MaxForwards,
+                _ if eq!("MIME-Version") => HeaderName::MimeVersion,
                 _ => HeaderName::Other,
             },
-            (12, b'o') if eq("Organization") => HeaderName::Organization,
-            (12, b'r') if eq("Record-Route") => HeaderName::RecordRoute,
-            (12, b's') if eq("SIP-If-Match") => HeaderName::SipIfMatch,
-            (13, b'a') if eq("Authorization") => HeaderName::Authorization,
-            (13, b'i') if eq("Identity-Info") => HeaderName::IdentityInfo,
-            (13, b'p') if eq("Proxy-Require") => HeaderName::ProxyRequire,
-            (13, b's') if eq("Service-Route") => HeaderName::ServiceRoute,
-            (14, b'a') if eq("Accept-Contact") => HeaderName::AcceptContact,
-            (14, b'c') if eq("Content-Length") => HeaderName::ContentLength,
-            (14, b'r') if eq("Reject-Contact") => HeaderName::RejectContact,
+            (12, b'o') if eq!("Organization") => HeaderName::Organization,
+            (12, b'r') if eq!("Record-Route") => HeaderName::RecordRoute,
+            (12, b's') if eq!("SIP-If-Match") => HeaderName::SipIfMatch,
+            (13, b'a') if eq!("Authorization") => HeaderName::Authorization,
+            (13, b'i') if eq!("Identity-Info") => HeaderName::IdentityInfo,
+            (13, b'p') if eq!("Proxy-Require") => HeaderName::ProxyRequire,
+            (13, b's') if eq!("Service-Route") => HeaderName::ServiceRoute,
+            (14, b'a') if eq!("Accept-Contact") => HeaderName::AcceptContact,
+            (14, b'c') if eq!("Content-Length") => HeaderName::ContentLength,
+            (14, b'r') if eq!("Reject-Contact") => HeaderName::RejectContact,
             (15, b'a') => match () {
-                _ if eq("Accept-Encoding") => HeaderName::AcceptEncoding,
-                _ if eq("Accept-Language") => HeaderName::AcceptLanguage,
+                _ if eq!("Accept-Encoding") => HeaderName::AcceptEncoding,
+                _ if eq!("Accept-Language") => HeaderName::AcceptLanguage,
                 _ => HeaderName::Other,
             },
-            (15, b's') if eq("Session-Expires") => HeaderName::SessionExpires,
+            (15, b's') if eq!("Session-Expires") => HeaderName::SessionExpires,
             (16, b'c') => match () {
-                _ if eq("Content-Encoding") => HeaderName::ContentEncoding,
-                _ if eq("Content-Language") => HeaderName::ContentLanguage,
+                _ if eq!("Content-Encoding") => HeaderName::ContentEncoding,
+                _ if eq!("Content-Language") => HeaderName::ContentLanguage,
                 _ => HeaderName::Other,
             },
-            (16, b'w') if eq("WWW-Authenticate") => HeaderName::WwwAuthenticate,
-            (18, b'p') if eq("Proxy-Authenticate") => HeaderName::ProxyAuthenticate,
-            (18, b's') if eq("Subscription-State") => HeaderName::SubscriptionState,
-            (19, b'a') if eq("Authentication-Info") => HeaderName::AuthenticationInfo,
-            (19, b'c') if eq("Content-Disposition") => HeaderName::ContentDisposition,
+            (16, b'w') if eq!("WWW-Authenticate") => HeaderName::WwwAuthenticate,
+            (18, b'p') if eq!("Proxy-Authenticate") => HeaderName::ProxyAuthenticate,
+            (18, b's') if eq!("Subscription-State") => HeaderName::SubscriptionState,
+            (19, b'a') if eq!("Authentication-Info") => HeaderName::AuthenticationInfo,
+            (19, b'c') if eq!("Content-Disposition") => HeaderName::ContentDisposition,
             (19, b'p') => match () {
-                _ if eq("P-Asserted-Identity") => HeaderName::PAssertedIdentity,
-                _ if eq("Proxy-Authorization") => HeaderName::ProxyAuthorization,
+                _ if eq!("P-Asserted-Identity") => HeaderName::PAssertedIdentity,
+                _ if eq!("Proxy-Authorization") => HeaderName::ProxyAuthorization,
                 _ => HeaderName::Other,
             },
-            (19, b'r') if eq("Request-Disposition") => HeaderName::RequestDisposition,
-            (20, b'p') if eq("P-Preferred-Identity") => HeaderName::PPreferredIdentity,
+            (19, b'r') if eq!("Request-Disposition") => HeaderName::RequestDisposition,
+            (20, b'p') if eq!("P-Preferred-Identity") => HeaderName::PPreferredIdentity,
             _ => HeaderName::Other,
         }
     }
@@ -460,6 +467,73 @@ impl HeaderName {
     ];
 }
 
+/// A canonical header name prepared for a fast case-insensitive compare: the lowercase
+/// spelling and a mask with `0x20` on letter positions, so `(input | mask) == lower` holds
+/// exactly when the input equals the name ignoring ASCII case (non-letters compare exactly).
+#[derive(Clone, Copy)]
+struct Pattern {
+    len: usize,
+    lower: [u8; 24],
+    mask: [u8; 24],
+}
+
+impl Pattern {
+    const fn new(s: &str) -> Pattern {
+        let b = s.as_bytes();
+        assert!(b.len() <= 24);
+        let mut lower = [0u8; 24];
+        let mut mask = [0u8; 24];
+        let mut i = 0;
+        while i < b.len() {
+            lower[i] = b[i].to_ascii_lowercase();
+            if b[i].is_ascii_alphabetic() {
+                mask[i] = 0x20;
+            }
+            i += 1;
+        }
+        Pattern {
+            len: b.len(),
+            lower,
+            mask,
+        }
+    }
+
+    #[inline(always)]
+    fn matches(&self, name: &[u8]) -> bool {
+        let n = name.len();
+        if n != self.len {
+            return false;
+        }
+        if n >= 8 {
+            self.word8(name, 0) && self.word8(name, n - 8) && (n <= 16 || self.word8(name, 8))
+        } else if n >= 4 {
+            self.word4(name, 0) && self.word4(name, n - 4)
+        } else if n >= 2 {
+            self.word2(name, 0) && self.word2(name, n - 2)
+        } else {
+            n == 1 && (name[0] | self.mask[0]) == self.lower[0]
+        }
+    }
+
+    #[inline(always)]
+    fn word8(&self, name: &[u8], o: usize) -> bool {
+        let get = |s: &[u8]| u64::from_le_bytes(s[o..o + 8].try_into().unwrap_or([0; 8]));
+        (get(name) | get(&self.mask)) == get(&self.lower)
+    }
+
+    #[inline(always)]
+    fn word4(&self, name: &[u8], o: usize) -> bool {
+        let get = |s: &[u8]| u32::from_le_bytes(s[o..o + 4].try_into().unwrap_or([0; 4]));
+        (get(name) | get(&self.mask)) == get(&self.lower)
+    }
+
+    #[inline(always)]
+    fn word2(&self, name: &[u8], o: usize) -> bool {
+        let get = |s: &[u8]| u16::from_le_bytes(s[o..o + 2].try_into().unwrap_or([0; 2]));
+        (get(name) | get(&self.mask)) == get(&self.lower)
+    }
+}
+
 impl fmt::Display for HeaderName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -485,5 +559,18 @@ mod tests {
         }
         assert_eq!(HeaderName::from_bytes(b"X-Custom"), HeaderName::Other);
         assert_eq!(HeaderName::from_bytes(b"q"), HeaderName::Other);
+        // Near misses: only letters fold; other bytes must match exactly.
+        for near in [
+            &b"Call\rID"[..],
+            b"Call_ID",
+            b"Cal-ID",
+            b"Call-IDx",
+            b"CSeq ",
+            b"Vi@",
+            b"Content-Lengti",
+            b"Max-Forwards\0",
+        ] {
+            assert_eq!(HeaderName::from_bytes(near), HeaderName::Other, "{near:?}");
+        }
     }
 }

@@ -7,9 +7,9 @@ use super::limits::Limits;
 use super::method::Method;
 use super::types::{Message, Request, Response};
 use crate::error::{HeaderFault, ParseError};
-use crate::header::scan::{is_token_char, is_ws, trim_bytes};
+use crate::header::scan::{is_ws, token_prefix_len, trim_bytes};
 use crate::header::values::parse_cseq_parts;
-use crate::header::{Entry, HeaderName, Headers, Text};
+use crate::header::{Entry, HeaderName, Headers, Slot, Text};
 use crate::uri::{Scheme, Uri};
 
 fn span(s: usize, e: usize) -> Text {
@@ -21,6 +21,33 @@ fn trimmed_span(data: &[u8], start: usize, end: usize) -> (usize, usize) {
     let t = trim_bytes(&data[start..end]);
     let s = t.as_ptr() as usize - data.as_ptr() as usize;
     (s, s + t.len())
+}
+
+/// Line-end search. On x86-64 with AVX2 the searcher is built once per message and called
+/// directly, which skips `memchr::memchr`'s per-call dispatch (it matters for ~20 short lines).
+struct LineEnds {
+    #[cfg(target_arch = "x86_64")]
+    avx2: Option<memchr::arch::x86_64::avx2::memchr::One>,
+}
+
+impl LineEnds {
+    #[inline]
+    fn new() -> Self {
+        LineEnds {
+            #[cfg(target_arch = "x86_64")]
+            avx2: memchr::arch::x86_64::avx2::memchr::One::new(b'\n'),
+        }
+    }
+
+    /// Index of the first `\n` in `h`.
+    #[inline]
+    fn find(&self, h: &[u8]) -> Option<usize> {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(f) = &self.avx2 {
+            return f.find(h);
+        }
+        memchr(b'\n', h)
+    }
 }
 
 enum Start {
@@ -118,17 +145,21 @@ pub(crate) fn parse(buf: Bytes, limits: &Limits, stream: bool) -> Result<(Messag
     if pos == len {
         return Err(ParseError::Empty);
     }
-    let nl = memchr(b'\n', &data[pos..])
+    let lines = LineEnds::new();
+    let nl = lines
+        .find(&data[pos..])
         .map(|i| pos + i)
         .ok_or(ParseError::Incomplete)?;
     let le = if nl > pos && data[nl - 1] == b'\r' { nl - 1 } else { nl };
     let start = parse_start(data, pos, le, limits)?;
     pos = nl + 1;
 
-    let mut entries: Vec<Entry> = Vec::with_capacity(20);
+    // Entries are 28 bytes, so this stays a small (thread-cache) allocation.
+    let mut entries: Vec<Entry> = Vec::with_capacity(24);
+    let mut ext: Vec<Text> = Vec::new();
     let mut seen = Seen::default();
     loop {
-        let rel = memchr(b'\n', &data[pos..]).ok_or(ParseError::Incomplete)?;
+        let rel = lines.find(&data[pos..]).ok_or(ParseError::Incomplete)?;
         let nl = pos + rel;
         let le = if nl > pos && data[nl - 1] == b'\r' { nl - 1 } else { nl };
         if le == pos {
@@ -138,25 +169,25 @@ pub(crate) fn parse(buf: Bytes, limits: &Limits, stream: bool) -> Result<(Messag
         if is_ws(data[pos]) {
             return Err(ParseError::MalformedHeaderLine);
         }
-        // Field name: a token, optional SP/HTAB, then ':' (scanned inline: names are short).
-        let mut name_end = pos;
-        while name_end < le && is_token_char(data[name_end]) {
-            name_end += 1;
-        }
-        let mut colon = name_end;
-        while colon < le && is_ws(data[colon]) {
+        // Field name: a token, optional SP/HTAB, then ':' (scanned inline over the line slice:
+        // names are short, and slice iteration needs no per-byte bounds checks).
+        let line = &data[pos..le];
+        let name_len = token_prefix_len(line);
+        let mut colon = name_len;
+        while colon < line.len() && is_ws(line[colon]) {
             colon += 1;
         }
-        if name_end == pos || colon >= le || data[colon] != b':' {
+        if name_len == 0 || colon >= line.len() || line[colon] != b':' {
             return Err(ParseError::MalformedHeaderLine);
         }
-        let name = &data[pos..name_end];
+        let name = &line[..name_len];
+        let colon = pos + colon;
         let mut next = nl + 1;
         let value = if next < len && is_ws(data[next]) {
             // Folded: unfold into an owned value, continuation lines joined by one SP.
             let mut v = trim_bytes(&data[colon + 1..le]).to_vec();
             while next < len && is_ws(data[next]) {
-                let rel = memchr(b'\n', &data[next..]).ok_or(ParseError::Incomplete)?;
+                let rel = lines.find(&data[next..]).ok_or(ParseError::Incomplete)?;
                 let nl2 = next + rel;
                 let le2 = if data[nl2 - 1] == b'\r' { nl2 - 1 } else { nl2 };
                 let cont = trim_bytes(&data[next..le2]);
@@ -173,10 +204,11 @@ pub(crate) fn parse(buf: Bytes, limits: &Limits, stream: bool) -> Result<(Messag
                     });
                 }
             }
-            Text::Owned(Bytes::from(v))
+            ext.push(Text::Owned(Bytes::from(v)));
+            Slot::Ext((ext.len() - 1) as u32)
         } else {
             let (vs, ve) = trimmed_span(data, colon + 1, le);
-            span(vs, ve)
+            Slot::Span(vs as u32, ve as u32)
         };
         if next - pos > limits.max_header_line {
             return Err(ParseError::HeaderLineTooLong {
@@ -196,7 +228,7 @@ pub(crate) fn parse(buf: Bytes, limits: &Limits, stream: bool) -> Result<(Messag
         }
         entries.push(Entry {
             name: kind,
-            raw_name: span(pos, pos + name.len()),
+            raw_name: Slot::Span(pos as u32, (pos + name.len()) as u32),
             value,
         });
         if entries.len() > limits.max_headers {
@@ -228,7 +260,11 @@ pub(crate) fn parse(buf: Bytes, limits: &Limits, stream: bool) -> Result<(Messag
     if seen.content_length.0 > 1 {
         return Err(ParseError::DuplicateHeader(HeaderName::ContentLength));
     }
-    let cseq_value = entries[seen.cseq.1].value.resolve(&buf);
+    let resolve = |slot: Slot| match slot {
+        Slot::Span(s, e) => &data[s as usize..e as usize],
+        Slot::Ext(i) => ext[i as usize].resolve(&buf),
+    };
+    let cseq_value = resolve(entries[seen.cseq.1].value);
     let cseq_str =
         std::str::from_utf8(cseq_value).map_err(|_| ParseError::header(HeaderName::CSeq, HeaderFault::Utf8))?;
     let (_, cseq_method) = parse_cseq_parts(cseq_str).map_err(|f| ParseError::header(HeaderName::CSeq, f))?;
@@ -240,7 +276,7 @@ pub(crate) fn parse(buf: Bytes, limits: &Limits, stream: bool) -> Result<(Messag
 
     let available = len - body_start;
     let body_len = if seen.content_length.0 == 1 {
-        let v = trim_bytes(entries[seen.content_length.1].value.resolve(&buf));
+        let v = trim_bytes(resolve(entries[seen.content_length.1].value));
         if v.is_empty() || v.len() > 10 || !v.iter().all(u8::is_ascii_digit) {
             return Err(ParseError::header(HeaderName::ContentLength, HeaderFault::Number));
         }
@@ -271,7 +307,7 @@ pub(crate) fn parse(buf: Bytes, limits: &Limits, stream: bool) -> Result<(Messag
     } else {
         span(body_start, consumed)
     };
-    let headers = Headers { buf, entries };
+    let headers = Headers { buf, entries, ext };
     let msg = match start {
         Start::Request(method, us, ue) => Message::Request(Request {
             method,
