@@ -38,7 +38,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         println!("  {what}: {state}");
     }
     println!("  DSP core: G.711/G.722/Opus, DTMF, resampler, VAD, jitter buffer (try `cxb dsp --help`)");
-    println!("  SIP stack: parser and SDP (try `cxb sip parse FILE`)");
+    println!("  SIP stack: parser, SDP, transactions, dialogs, digest auth (try `cxb sip parse FILE`)");
     println!("not yet in this build: the dataplane (SIP/RTP on :5060) and control (REST on :8080);");
     println!("`cxb up` will start both once they land. Nothing is listening now.");
     Ok(ExitCode::SUCCESS)
