@@ -381,6 +381,41 @@ struct Call {
     rseq: u32,
 }
 
+impl Call {
+    /// A call that has only just sent or received its INVITE: no dialog yet, nothing in flight.
+    fn new(outbound: bool, call_id: String, local_tag: String, peer: Target, invite: Request, invite_tx: TxId) -> Call {
+        Call {
+            outbound,
+            call_id,
+            local_tag,
+            peer,
+            invite,
+            invite_tx: Some(invite_tx),
+            dialog: None,
+            early: Vec::new(),
+            phase: Phase::Initial,
+            cancel_requested: false,
+            cancel_sent: false,
+            got_provisional: false,
+            ok_retx: None,
+            ack: None,
+            pending_offer: None,
+            our_offer: None,
+            glare: None,
+            auth: None,
+            session: None,
+            session_refresh_in_flight: false,
+            local_sdp: None,
+            prack_rseq: HashMap::new(),
+            peer_allows_update: false,
+            late_offer: false,
+            se_retry_done: false,
+            rel_retx: None,
+            rseq: 0,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct RelRetx {
     tx: TxId,
@@ -755,33 +790,10 @@ impl UserAgent {
         self.calls.insert(
             handle,
             Call {
-                outbound: true,
-                call_id,
-                local_tag,
-                peer,
-                invite: req,
-                invite_tx: Some(tx),
-                dialog: None,
-                early: Vec::new(),
-                phase: Phase::Initial,
-                cancel_requested: false,
-                cancel_sent: false,
-                got_provisional: false,
-                ok_retx: None,
-                ack: None,
-                pending_offer: None,
-                our_offer: None,
-                glare: None,
                 auth: call.credentials.as_ref().map(|(u, p)| DigestClient::new(u, p)),
-                session: None,
-                session_refresh_in_flight: false,
                 local_sdp: call.offer.clone(),
-                prack_rseq: HashMap::new(),
-                peer_allows_update: false,
                 late_offer: call.offer.is_none(),
-                se_retry_done: false,
-                rel_retx: None,
-                rseq: 0,
+                ..Call::new(true, call_id, local_tag, peer, req, tx)
             },
         );
         Ok(handle)
@@ -1613,36 +1625,21 @@ impl UserAgent {
         self.calls.insert(
             handle,
             Call {
-                outbound: false,
-                call_id,
-                local_tag,
-                peer: Target {
-                    addr: source,
-                    transport,
-                },
-                invite: req.clone(),
-                invite_tx: Some(tx),
                 dialog: Some(dialog),
-                early: Vec::new(),
-                phase: Phase::Initial,
-                cancel_requested: false,
-                cancel_sent: false,
-                got_provisional: false,
-                ok_retx: None,
-                ack: None,
-                pending_offer: None,
-                our_offer: None,
-                glare: None,
-                auth: None,
                 session,
-                session_refresh_in_flight: false,
-                local_sdp: None,
-                prack_rseq: HashMap::new(),
                 peer_allows_update,
                 late_offer: offer.is_none(),
-                se_retry_done: false,
-                rel_retx: None,
-                rseq: 0,
+                ..Call::new(
+                    false,
+                    call_id,
+                    local_tag,
+                    Target {
+                        addr: source,
+                        transport,
+                    },
+                    req.clone(),
+                    tx,
+                )
             },
         );
         self.events.push_back(UaEvent::IncomingCall {
