@@ -1,3 +1,3 @@
 //! `cxb-model`: serde types shared by the dataplane and control: bot configuration, call
 //! records and the fleet shared-memory layout.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
