@@ -19,6 +19,8 @@ struct Cli {
 enum Command {
     /// Start cxb on embedded defaults.
     Up(cli::up::Args),
+    /// Run the SIP/RTP dataplane (one pinned shard per core).
+    Dataplane(cli::dataplane::Args),
     /// Signal-processing tools (VAD, resampler, jitter buffer simulation).
     #[command(subcommand)]
     Dsp(DspCommand),
@@ -47,6 +49,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Up(args) => cli::up::run(args),
+        Command::Dataplane(args) => cli::dataplane::run(args),
         Command::Dsp(DspCommand::Vad(args)) => cli::dsp_vad::run(args),
         Command::Dsp(DspCommand::Resample(args)) => cli::dsp_resample::run(args),
         Command::Dsp(DspCommand::Jitter(args)) => cli::dsp_jitter::run(args),

@@ -165,6 +165,7 @@ fn call_sipp_uas(name: &str, sipp_args: &[&str], credentials: Option<(&str, &str
             offer: Some(Bytes::from_static(SDP_ANSWER.as_bytes())),
             extra_headers: Vec::new(),
             credentials: creds,
+            call_id: None,
         };
         ua.invite(now, call).unwrap();
     });

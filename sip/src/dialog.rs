@@ -17,7 +17,7 @@
 //!     UaEvent::Confirmed { call, answer }        => media may flow (answer = SDP when the INVITE had none)
 //!     UaEvent::Progress / Answered / Ended { reason } / OfferReceived / Dtmf / Transfer / ...
 //! } }
-//! let call = ua.invite(now, OutboundCall { request_uri, from, to, destination, offer, extra_headers, credentials })?;
+//! let call = ua.invite(now, OutboundCall { request_uri, from, to, destination, offer, extra_headers, credentials, call_id: None })?;
 //! ua.hangup(now, call)?;  ua.reinvite(now, call, Some(hold_sdp))?;  ua.refer(now, call, "sip:agent@pbx", None)?;
 //! ```
 //!

@@ -1,18 +1,29 @@
-//! `cxb up`: start cxb on embedded defaults.
-//!
-//! The control process and the dataplane are not part of this build yet (they land with the
-//! dataplane and control issues). Until then `up` prepares the data directory, checks the
-//! embedded voice stack's system parts and says plainly what runs and what does not.
+//! `cxb up`: start cxb on embedded defaults — the dataplane (SIP/RTP, one shard per core) with
+//! the demo bot, recordings and the call-record spool under `./data/`. The control process joins
+//! when it lands (issue 6); until then call records stay in `data/spool/records/`.
 
 use anyhow::Context;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+use super::dataplane;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Directory for the database, recordings and spool.
     #[arg(long, default_value = "data")]
     pub data_dir: PathBuf,
+    /// SIP listen address (UDP and TCP).
+    #[arg(long, default_value = "0.0.0.0:5060")]
+    pub sip: std::net::SocketAddr,
+    /// Internal HTTP address of the dataplane.
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    pub http: std::net::SocketAddr,
+    /// Bots and DID mappings (JSON); default: the embedded demo bot `demo`.
+    #[arg(long)]
+    pub bots: Option<PathBuf>,
 }
 
 /// System parts the embedded voice stack uses, and where Debian puts them.
@@ -37,9 +48,68 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         };
         println!("  {what}: {state}");
     }
-    println!("  DSP core: G.711/G.722/Opus, DTMF, resampler, VAD, jitter buffer (try `cxb dsp --help`)");
-    println!("  SIP stack: parser, SDP, transactions, dialogs, digest auth (try `cxb sip parse FILE`)");
-    println!("not yet in this build: the dataplane (SIP/RTP on :5060) and control (REST on :8080);");
-    println!("`cxb up` will start both once they land. Nothing is listening now.");
+    let secret = internal_secret(&args.data_dir)?;
+    let dp_args = dataplane::Args {
+        data_dir: args.data_dir.clone(),
+        sip: args.sip,
+        advertise: None,
+        http: args.http,
+        shards: None,
+        no_pin: false,
+        calls_per_shard: 2000,
+        rtp_ports: (20000, 40000),
+        bots: args.bots.clone(),
+        control_url: None,
+        internal_secret: Some(secret),
+        fleet: None,
+        answer_delay_ms: 300,
+    };
+    let cfg = dataplane::config(&dp_args);
+    let routing = dataplane::routing(&dp_args)?;
+    let (shards, sip, http, fleet) = (cfg.shards, cfg.sip_bind, cfg.http_bind, cfg.fleet_path.clone());
+    let dp = cxb_dataplane::engine::Dataplane::start(cfg, routing).context("dataplane failed to start")?;
+    println!(
+        "  dataplane: {shards} shard(s), SIP udp+tcp {sip}, internal HTTP {http}, fleet {}",
+        fleet.display()
+    );
+    println!(
+        "  call the demo bot: cxb call sip:demo@127.0.0.1:{} --seconds 10 --record out.wav",
+        sip.port()
+    );
+    println!(
+        "  control (REST + dashboard) is not in this build yet; call records are spooled under {}/spool/records",
+        args.data_dir.display()
+    );
+    println!("running; Ctrl-C to stop");
+    dataplane::wait_for_signal();
+    println!("stopping (hanging up calls)");
+    dp.shutdown();
+    dp.join();
+    let _ = std::fs::remove_file(&fleet);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The dataplane ↔ control shared secret: created once (random, mode 0600) in the data dir.
+fn internal_secret(dir: &Path) -> anyhow::Result<String> {
+    let path = dir.join("internal_secret");
+    if let Ok(s) = std::fs::read_to_string(&path) {
+        let s = s.trim().to_owned();
+        if s.len() >= 32 {
+            return Ok(s);
+        }
+    }
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .context("cannot read /dev/urandom")?;
+    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    f.write_all(secret.as_bytes())?;
+    Ok(secret)
 }

@@ -8,7 +8,7 @@
 //!   talkspurt starts, passes RFC 4733 DTMF packets through as [`DtmfEvent`]s and estimates the
 //!   target delay from arrival statistics ([`DelayEstimator`]). Each [`JitterBuffer::pull`] hands out
 //!   one 20 ms (configurable) [`Frame`]: a packet, a known gap, an underrun or silence.
-//! - [`Playout`] wraps it for one call: it decodes ([`Codec`]: PCMU, PCMA, Opus), conceals
+//! - [`Playout`] wraps it for one call: it decodes ([`Codec`]: PCMU, PCMA, G.722, Opus), conceals
 //!   losses (G.711 Appendix I–style [`crate::plc::Plc`], or the Opus decoder's FEC/PLC), and keeps
 //!   the playout delay on target by time-scaling speech (pitch-period accelerate / preemptive
 //!   expand) or dropping/inserting silence. The dataplane calls [`Playout::insert`] per packet and

@@ -233,7 +233,7 @@ impl Playout {
             }
             PulledKind::Concealed => n,
             _ => {
-                if matches!(self.decoder, Decoder::Pcmu | Decoder::Pcma) {
+                if self.decoder.uses_plc() {
                     self.plc.good_frame(&mut seg[..n]);
                 }
                 if frame_kind == PulledKind::Audio {

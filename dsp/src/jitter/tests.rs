@@ -592,3 +592,47 @@ fn simulation_is_deterministic() {
     };
     assert_eq!(sim::run(&cfg).unwrap(), sim::run(&cfg).unwrap());
 }
+
+#[test]
+fn g722_stream_uses_8k_clock_and_16k_output() {
+    let codec = Codec::G722;
+    assert_eq!((codec.clock_rate(), codec.sample_rate()), (8000, 16_000));
+    let mut p = Playout::new(PlayoutConfig::new(codec)).unwrap();
+    assert_eq!(p.frame_len(), 320);
+    assert_eq!(p.buffer().config().frame_ts(), 160);
+    let mut enc = crate::g722::G722Encoder::new();
+    let mut out = vec![0i16; 320];
+    let mut kinds = Vec::new();
+    let mut decoded = Vec::new();
+    for k in 0..100i64 {
+        let now = k * FRAME_US + 10_000;
+        let i = k as u64;
+        if i != 50 {
+            let mut pcm = [0i16; 320];
+            for (n, s) in pcm.iter_mut().enumerate() {
+                let t = (i * 320 + n as u64) as f64 / 16_000.0;
+                *s = (8000.0 * (2.0 * std::f64::consts::PI * 1000.0 * t).sin()) as i16;
+            }
+            let mut payload = [0u8; 160];
+            assert_eq!(enc.encode(&pcm, &mut payload).unwrap(), 160);
+            let pkt = RtpPacketView {
+                seq: i as u16,
+                timestamp: 160 * i as u32,
+                ssrc: 9,
+                marker: i == 0,
+                payload_type: 9,
+                payload: &payload,
+            };
+            p.insert(at(now - 5_000), &pkt).unwrap();
+        }
+        kinds.push(p.pull(at(now), &mut out).unwrap());
+        decoded.extend_from_slice(&out);
+    }
+    let m = p.metrics();
+    assert_eq!(m.lost, 1, "{m:?}");
+    assert!(count(&kinds, PulledKind::Audio) >= 90, "{kinds:?}");
+    // The decoded tail is a loud 1 kHz tone at 16 kHz (not 8 kHz-rate garbage).
+    let tail = &decoded[decoded.len() - 3200..];
+    let rms = (tail.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / tail.len() as f64).sqrt();
+    assert!(rms > 3000.0, "rms {rms}");
+}

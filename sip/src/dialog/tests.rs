@@ -217,6 +217,7 @@ impl Pair {
             offer: offer.map(Bytes::from_static),
             extra_headers: vec![("P-Asserted-Identity".into(), "<sip:+15550001@cxb>".into())],
             credentials: Some(("alice".into(), "secret".into())),
+            call_id: None,
         };
         let h = self.a.invite(self.now, call).unwrap();
         self.collect();
@@ -841,6 +842,7 @@ fn digest_wrong_password_fails_once() {
         offer: Some(Bytes::from_static(OFFER)),
         extra_headers: Vec::new(),
         credentials: Some(("alice".into(), "wrong".into())),
+        call_id: None,
     };
     p.a.invite(p.now, call).unwrap();
     p.run(Duration::from_secs(1));

@@ -126,6 +126,8 @@ pub struct OutboundCall {
     pub extra_headers: Vec<(String, String)>,
     /// Digest credentials (user, password) for 401/407 challenges.
     pub credentials: Option<(String, String)>,
+    /// Call-ID to use (a dataplane mints it so it hashes to the owning shard); `None` = minted here.
+    pub call_id: Option<String>,
 }
 
 /// Transfer progress as reported by the transferee (REFER / NOTIFY, RFC 3515).
@@ -755,7 +757,10 @@ impl UserAgent {
     /// [`UaEvent::Ended`] with the [`OutboundOutcome`].
     pub fn invite(&mut self, now: Instant, call: OutboundCall) -> Result<CallHandle, UaError> {
         self.first_now.get_or_insert(now);
-        let call_id = format!("{}@{}", self.token(), self.cfg.local_addr.ip());
+        let call_id = match &call.call_id {
+            Some(id) => id.clone(),
+            None => format!("{}@{}", self.token(), self.cfg.local_addr.ip()),
+        };
         let local_tag = self.token();
         let mut req = Request::new(Method::Invite, &call.request_uri)?;
         let contact = self.contact();
@@ -909,6 +914,19 @@ impl UserAgent {
     /// Answers the inbound INVITE: 180/183 (with early media SDP), 200 (with the SDP answer, or
     /// an offer for a late-offer INVITE) or a final 3xx–6xx refusal.
     pub fn respond(&mut self, now: Instant, call: CallHandle, status: u16, body: Option<Bytes>) -> Result<(), UaError> {
+        self.respond_with(now, call, status, body, &[])
+    }
+
+    /// [`UserAgent::respond`] with extra header fields (name, value), e.g. `Retry-After` on a 503
+    /// or `Reason` on a refusal.
+    pub fn respond_with(
+        &mut self,
+        now: Instant,
+        call: CallHandle,
+        status: u16,
+        body: Option<Bytes>,
+        extra_headers: &[(&str, &str)],
+    ) -> Result<(), UaError> {
         if !(101..=699).contains(&status) {
             return Err(UaError::InvalidStatus { status });
         }
@@ -932,6 +950,9 @@ impl UserAgent {
         r.set_to_tag(&c.local_tag);
         let h = r.headers_mut();
         h.push(HeaderName::Server, server);
+        for (n, v) in extra_headers {
+            h.push_named((*n).to_owned(), (*v).to_owned());
+        }
         if status < 300 {
             h.copy_from(c.invite.headers(), HeaderName::RecordRoute);
             h.push(HeaderName::Contact, contact);

@@ -1,0 +1,142 @@
+//! Whole per-call media pipeline cost for one 20 ms frame: `RtpMedia::on_rtp` of one received
+//! packet plus one `RtpMedia::tick` (jitter buffer → decode → resample to 16 kHz → VAD with
+//! echo gate → caller ring; downlink 16 kHz → line-rate resample → encode → packetize), for
+//! PCMU and Opus. The implied capacity is `20 ms / cost` calls per core (printed after the
+//! criterion groups, from a plain timing loop over the same code).
+//!
+//! No crates.io crate implements a comparable whole RTP media pipeline (jitter buffer, codecs,
+//! resampling, VAD, echo gate, DTMF, RTCP) to put in the same run, so this bench has no
+//! baseline group; the per-component baselines live in `codecs`, `resample`, `vad`, `jitter`.
+
+use std::hint::black_box;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use cxb_dataplane::media::{MediaCodec, RtpMedia, RtpMediaConfig};
+use cxb_dataplane::rtp::{RtpHeader, RtpPacket, write_rtp};
+
+const FRAMES: usize = 250;
+
+/// One call under test fed by pre-encoded packets of a peer talking, with bot audio queued.
+struct Call {
+    media: RtpMedia,
+    peer: SocketAddr,
+    payloads: Vec<Vec<u8>>,
+    bot: Vec<i16>,
+    pkt: Vec<u8>,
+    k: u64,
+    pt: u8,
+}
+
+fn speechish(n: usize) -> Vec<i16> {
+    // Two tones with a slow amplitude envelope: voiced, loud enough for the VAD to work on.
+    (0..n)
+        .map(|i| {
+            let t = i as f64 / 16_000.0;
+            let env = 0.6 + 0.4 * (2.0 * std::f64::consts::PI * 3.0 * t).sin();
+            (env * 6000.0
+                * ((2.0 * std::f64::consts::PI * 220.0 * t).sin()
+                    + 0.5 * (2.0 * std::f64::consts::PI * 1100.0 * t).sin())) as i16
+        })
+        .collect()
+}
+
+impl Call {
+    fn new(codec: MediaCodec) -> Call {
+        let peer: SocketAddr = "198.18.0.2:30000".parse().unwrap();
+        let cfg = |ssrc, to: SocketAddr| RtpMediaConfig {
+            remote_rtp: Some(to),
+            remote_trusted: true,
+            rtcp_mux: true,
+            ..RtpMediaConfig::new(codec, ssrc, Duration::ZERO)
+        };
+        // The peer encodes FRAMES packets once; the call under test replays them.
+        let mut peer_media = RtpMedia::new(cfg(2, "198.18.0.1:20000".parse().unwrap())).unwrap();
+        peer_media.downlink_mut().push_bot_audio(&speechish(FRAMES * 320));
+        let mut payloads = Vec::new();
+        let mut pt = 0;
+        for k in 0..FRAMES as u64 {
+            peer_media.tick(Duration::from_millis(20 * k), &mut |_, b| {
+                if let Ok(p) = RtpPacket::parse(b) {
+                    pt = p.pt;
+                    payloads.push(p.payload.to_vec());
+                }
+            });
+        }
+        Call {
+            media: RtpMedia::new(cfg(1, peer)).unwrap(),
+            peer,
+            payloads,
+            bot: speechish(16_000),
+            pkt: vec![0; 1600],
+            k: 0,
+            pt,
+        }
+    }
+
+    /// One 20 ms frame: the packet of this frame arrives, then the tick runs.
+    fn frame(&mut self) -> usize {
+        let k = self.k;
+        self.k += 1;
+        let now = Duration::from_millis(20 * k);
+        let payload = &self.payloads[k as usize % self.payloads.len()];
+        let ts_step = if self.pt == 0 { 160 } else { 960 };
+        let hdr = RtpHeader {
+            pt: self.pt,
+            marker: k == 0,
+            seq: k as u16,
+            ts: (k as u32).wrapping_mul(ts_step),
+            ssrc: 99,
+        };
+        let n = write_rtp(&mut self.pkt, &hdr, payload);
+        self.media
+            .on_rtp(now + Duration::from_millis(5), self.peer, &self.pkt[..n]);
+        if self.media.downlink().queued_samples() < 16_000 {
+            self.media.downlink_mut().push_bot_audio(&self.bot);
+        }
+        let mut sent = 0;
+        self.media
+            .tick(now + Duration::from_millis(20), &mut |_, b| sent += b.len());
+        while self.media.poll_event().is_some() {}
+        sent
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("pipeline_frame");
+    for (name, codec) in [("pcmu", MediaCodec::Pcmu), ("opus", MediaCodec::Opus)] {
+        let mut call = Call::new(codec);
+        // Drain the caller ring as an STT client would.
+        let mut ring = call.media.uplink_mut().take_caller_ring().unwrap();
+        for _ in 0..100 {
+            call.frame();
+        }
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let n = call.frame();
+                let _ = ring.read_chunk(ring.slots()).map(|c| c.commit_all());
+                black_box(n)
+            })
+        });
+    }
+    g.finish();
+    for (name, codec) in [("pcmu", MediaCodec::Pcmu), ("opus", MediaCodec::Opus)] {
+        let mut call = Call::new(codec);
+        let mut ring = call.media.uplink_mut().take_caller_ring().unwrap();
+        let n = 3000;
+        let t = Instant::now();
+        for _ in 0..n {
+            black_box(call.frame());
+            let _ = ring.read_chunk(ring.slots()).map(|c| c.commit_all());
+        }
+        let per = t.elapsed().as_nanos() as f64 / f64::from(n);
+        println!(
+            "pipeline_frame/{name}: {per:.0} ns per 20 ms frame -> {:.0} calls per core",
+            20e6 / per
+        );
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

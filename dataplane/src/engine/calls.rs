@@ -1,0 +1,849 @@
+//! The state of one shard and what it does with SIP events: route inbound calls to bots, ring,
+//! answer, negotiate media, run the calls' media every tick, end calls and hand their records on.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use cxb_model::record::{CallEventKind as Ev, ServiceKind};
+use cxb_model::{BotConfig, CallDirection, DisconnectedBy, Ring, Route, Timestamp};
+use cxb_sip::dialog::{CallHandle, EndReason, UaConfig, UaEvent, UserAgent};
+use cxb_sip::header::Transport;
+use cxb_sip::message::Message;
+use cxb_sip::sdp::{AudioSession, LocalCapabilities, NegotiatedAudio, SessionDescription};
+
+use super::call::{Call, unix_ms};
+use super::ports::PortPool;
+use super::route::TokenRng;
+use super::rtp_io::{self, MediaSockets};
+use super::shard::ShardMsg;
+use super::voice;
+use super::{ShardError, Shared};
+use crate::media::{RtpMedia, RtpMediaConfig};
+
+/// Retry-After (seconds) on a 503 when the shard is full.
+const RETRY_AFTER_SECS: &str = "5";
+
+/// One shard's calls and user agent.
+pub struct Shard {
+    id: usize,
+    shared: Arc<Shared>,
+    start: Instant,
+    me: Weak<RefCell<Shard>>,
+    ua: UserAgent,
+    calls: HashMap<CallHandle, Call>,
+    ports: PortPool,
+    sip_send: std::net::UdpSocket,
+    greetings: HashMap<String, Rc<Vec<i16>>>,
+    synthesizing: HashSet<String>,
+    ringback: Rc<Vec<i16>>,
+    rng: TokenRng,
+    stopping: Option<Instant>,
+    stopped: bool,
+    ticks: u64,
+}
+
+impl std::fmt::Debug for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shard")
+            .field("id", &self.id)
+            .field("calls", &self.calls.len())
+            .finish()
+    }
+}
+
+impl Shard {
+    /// A shard with no calls yet.
+    pub fn new(
+        id: usize,
+        shared: Arc<Shared>,
+        start: Instant,
+        sip_send: std::net::UdpSocket,
+    ) -> Result<Shard, ShardError> {
+        let public = shared.cfg.public_ip();
+        let mut ua_cfg = UaConfig::new(SocketAddr::new(public, shared.cfg.sip_bind.port()));
+        ua_cfg.contact_user = "cxb".into();
+        ua_cfg.user_agent = format!("cxb/{}", env!("CARGO_PKG_VERSION"));
+        let mut rng = TokenRng::new(id as u64 + 1);
+        ua_cfg.seed = rng.next_u64();
+        ua_cfg.epoch_secs = unix_ms() / 1000;
+        let (lo, hi) = shared.cfg.shard_ports(id);
+        Ok(Shard {
+            id,
+            start,
+            me: Weak::new(),
+            ua: UserAgent::new(ua_cfg),
+            calls: HashMap::new(),
+            ports: PortPool::new(lo, hi),
+            sip_send,
+            greetings: HashMap::new(),
+            synthesizing: HashSet::new(),
+            ringback: Rc::new(voice::ringback_cycle()),
+            rng,
+            stopping: None,
+            stopped: false,
+            ticks: 0,
+            shared,
+        })
+    }
+
+    /// Gives the shard a handle on itself (for the tasks it spawns).
+    pub fn set_self(&mut self, me: Weak<RefCell<Shard>>) {
+        self.me = me;
+    }
+
+    /// This shard's index.
+    pub fn id(&self) -> usize {
+        self.id
+    }
+
+    /// Number of shards.
+    pub fn shards(&self) -> usize {
+        self.shared.peers.len()
+    }
+
+    /// Shutdown has begun.
+    pub fn stopping(&self) -> bool {
+        self.stopping.is_some()
+    }
+
+    /// Shutdown is complete.
+    pub fn stopped(&self) -> bool {
+        self.stopped
+    }
+
+    fn media_now(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(self.start)
+    }
+
+    /// Hands a message to the shard that owns it.
+    pub fn forward(&self, owner: usize, msg: ShardMsg) {
+        if let Some(p) = self.shared.peers.get(owner) {
+            let _ = p.send(msg);
+        }
+    }
+
+    // ----- SIP in/out ------------------------------------------------------------------
+
+    /// A datagram that did not parse: the user agent answers 400 when it can.
+    pub fn on_bad_datagram(&mut self, datagram: Bytes, source: SocketAddr, transport: Transport) {
+        let now = Instant::now();
+        self.ua.handle_datagram(now, datagram, source, transport);
+        self.after_ua(now);
+    }
+
+    /// A SIP message for a call this shard owns.
+    pub fn on_sip(&mut self, msg: Message, source: SocketAddr, transport: Transport) {
+        let now = Instant::now();
+        self.ua.handle_message(now, msg, source, transport);
+        self.after_ua(now);
+    }
+
+    fn flush_sip(&mut self) {
+        while let Some(t) = self.ua.poll_transmit() {
+            match t.transport {
+                Transport::Udp => {
+                    let _ = self.sip_send.send_to(&t.payload, t.destination);
+                }
+                _ => {
+                    if !self.shared.tcp.send(t.destination, t.payload)
+                        && let Some(tx) = t.tx
+                    {
+                        self.ua.handle_transport_error(Instant::now(), tx);
+                    }
+                }
+            }
+        }
+    }
+
+    fn after_ua(&mut self, now: Instant) {
+        self.flush_sip();
+        while let Some(ev) = self.ua.poll_event() {
+            self.on_ua_event(now, ev);
+            self.flush_sip();
+        }
+    }
+
+    fn on_ua_event(&mut self, now: Instant, ev: UaEvent) {
+        match ev {
+            UaEvent::IncomingCall {
+                call,
+                request,
+                source,
+                offer,
+            } => self.on_incoming(now, call, &request, source, offer),
+            UaEvent::Confirmed { call, answer } => self.on_confirmed(now, call, answer),
+            UaEvent::OfferReceived { call, offer, .. } => self.on_offer(now, call, offer),
+            UaEvent::Progress { call, status, body } => self.on_progress(now, call, status, body),
+            UaEvent::Answered {
+                call,
+                body,
+                needs_ack_answer,
+            } => self.on_answered(now, call, body, needs_ack_answer),
+            UaEvent::Dtmf {
+                call,
+                digit,
+                duration_ms,
+            } => {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.event(Ev::Dtmf, format!("{digit} {duration_ms}ms SIP INFO"));
+                }
+            }
+            UaEvent::Ended { call, reason } => self.on_ended(call, reason),
+            _ => {}
+        }
+    }
+
+    // ----- inbound ---------------------------------------------------------------------
+
+    fn on_incoming(
+        &mut self,
+        now: Instant,
+        call: CallHandle,
+        request: &cxb_sip::message::Request,
+        _source: SocketAddr,
+        offer: Option<Bytes>,
+    ) {
+        if self.stopping() {
+            self.refuse(now, call, 503, &[("Retry-After", RETRY_AFTER_SECS)]);
+            return;
+        }
+        let uri = request.uri();
+        let user = uri.user().unwrap_or("").to_owned();
+        let from = request.headers().from().ok();
+        let from_number = from
+            .as_ref()
+            .and_then(|f| f.uri().user().map(str::to_owned))
+            .unwrap_or_default();
+        let caller_id = from
+            .as_ref()
+            .and_then(|f| f.display_name().map(|d| d.into_owned()))
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| from_number.clone());
+        let routing = self.shared.routing.load();
+        let bot = match routing.resolve_at(&user, (unix_ms() / 1000) as i64) {
+            Route::Unknown => {
+                self.refuse(now, call, 404, &[]);
+                return;
+            }
+            Route::Inactive(b) | Route::OutsideHours(b) => {
+                let b = b.clone();
+                self.refuse(now, call, 480, &[]);
+                let mut c = self.new_call(now, b, CallDirection::Inbound, caller_id, from_number, user);
+                c.sip_status = Some(480);
+                c.event(Ev::Other, "480: bot inactive or outside active hours");
+                self.submit(c.into_record(DisconnectedBy::OutsideHours));
+                return;
+            }
+            Route::Bot(b) => b.clone(),
+        };
+        if self.calls.len() as u32 >= self.shared.cfg.calls_per_shard {
+            self.shared.slot(self.id).inc_rejected();
+            self.refuse(now, call, 503, &[("Retry-After", RETRY_AFTER_SECS)]);
+            return;
+        }
+        let mut c = self.new_call(now, bot, CallDirection::Inbound, caller_id, from_number, user);
+        c.event(Ev::Invite, "");
+        for f in request.headers().iter() {
+            if f.raw_name.len() > 2
+                && f.raw_name[..2].eq_ignore_ascii_case(b"x-")
+                && let (Ok(name), Some(value)) = (std::str::from_utf8(f.raw_name), f.value_str())
+                && c.variables.len() < 64
+            {
+                c.variables
+                    .insert(name.to_ascii_lowercase(), serde_json::Value::String(value.to_owned()));
+            }
+        }
+        let Some(port) = self.ports.take() else {
+            self.refuse(now, call, 503, &[("Retry-After", RETRY_AFTER_SECS)]);
+            return;
+        };
+        let bind_ip = self.shared.cfg.sip_bind.ip();
+        let (sockets, rtp_rx, rtcp_rx) = match MediaSockets::bind(bind_ip, port) {
+            Ok(s) => s,
+            Err(e) => {
+                self.ports.give(port);
+                tracing::warn!(shard = self.id, port, error = %e, "cannot bind RTP port");
+                self.refuse(now, call, 503, &[("Retry-After", RETRY_AFTER_SECS)]);
+                return;
+            }
+        };
+        let caps = LocalCapabilities::new(self.shared.cfg.public_ip(), port);
+        c.sdp = AudioSession::new(caps, self.rng.next_u64() >> 1, 1);
+        match offer {
+            Some(body) => {
+                let answer = SessionDescription::parse(&body)
+                    .map_err(|_| 400u16)
+                    .and_then(|o| c.sdp.answer_offer(&o).map_err(|e| e.status_code()));
+                match answer {
+                    Ok(a) => {
+                        c.local_sdp = Some(Bytes::from(a.sdp.to_string()));
+                        c.media = self.make_media(now, &a.audio);
+                    }
+                    Err(status) => {
+                        self.ports.give(port);
+                        self.refuse(now, call, status, &[]);
+                        return;
+                    }
+                }
+            }
+            None => {
+                c.local_sdp = Some(Bytes::from(c.sdp.create_offer().to_string()));
+                c.event(Ev::Other, "late offer: SDP offer sent in the 200");
+            }
+        }
+        sockets.spawn_receivers(&self.me(), call, rtp_rx, rtcp_rx);
+        c.sockets = Some(sockets);
+        let early = c.bot.ring == Ring::EarlyMedia && c.media.is_some();
+        let ring = if early {
+            if let Some(m) = c.media.as_mut() {
+                m.downlink_mut().push_bot_audio(&self.ringback);
+            }
+            self.ua.respond(now, call, 183, c.local_sdp.clone())
+        } else {
+            self.ua.respond(now, call, 180, None)
+        };
+        if ring.is_err() {
+            self.release(&mut c);
+            return;
+        }
+        c.event(Ev::Ringing, if early { "183 early media" } else { "180" });
+        let delay = match c.bot.answer_delay_ms {
+            0 => self.shared.cfg.default_answer_delay,
+            ms => Duration::from_millis(u64::from(ms)),
+        };
+        c.answer_at = Some(now + delay);
+        self.calls.insert(call, c);
+        self.shared.slot(self.id).inc_setup();
+        self.publish();
+    }
+
+    fn submit(&self, record: cxb_model::CallRecord) {
+        if let Err(e) = self.shared.records.submit(record) {
+            tracing::error!(shard = self.id, error = %e, "call record could not be queued");
+        }
+    }
+
+    fn refuse(&mut self, now: Instant, call: CallHandle, status: u16, headers: &[(&str, &str)]) {
+        let _ = self.ua.respond_with(now, call, status, None, headers);
+    }
+
+    fn new_call(
+        &mut self,
+        now: Instant,
+        bot: BotConfig,
+        direction: CallDirection,
+        caller_id: String,
+        from_number: String,
+        to_number: String,
+    ) -> Call {
+        let session_id = format!("{:016x}{:04x}", self.rng.next_u64(), self.id);
+        let caps = LocalCapabilities::new(self.shared.cfg.public_ip(), 0);
+        Call {
+            session_id,
+            variables: bot.variables.clone(),
+            bot,
+            direction,
+            caller_id,
+            from_number,
+            to_number,
+            started_at: Timestamp::now(),
+            answered_at: None,
+            started: now,
+            sdp: AudioSession::new(caps, 1, 1),
+            media: None,
+            sockets: None,
+            local_sdp: None,
+            answer_at: None,
+            hangup_at: None,
+            greeted: false,
+            events: Vec::new(),
+            service_errors: Vec::new(),
+            recording: None,
+            recording_key: None,
+            sip_status: None,
+            disconnected_by: None,
+        }
+    }
+
+    fn make_media(&mut self, now: Instant, audio: &NegotiatedAudio) -> Option<RtpMedia> {
+        let ssrc = self.rng.next_u64() as u32;
+        let cfg = RtpMediaConfig::from_negotiated(audio, ssrc, self.media_now(now)).ok()?;
+        RtpMedia::new(cfg).ok()
+    }
+
+    fn me(&self) -> Rc<RefCell<Shard>> {
+        self.me.upgrade().expect("shard state outlives its tasks")
+    }
+
+    /// Sends the 200 for a call whose ring time is over.
+    fn answer(&mut self, now: Instant, call: CallHandle) {
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        c.answer_at = None;
+        let body = c.local_sdp.clone();
+        if self.ua.respond(now, call, 200, body).is_err() {
+            return;
+        }
+        let c = self.calls.get_mut(&call).expect("checked above");
+        c.sip_status = Some(200);
+        c.answered_at = Some(Timestamp::now());
+        c.event(Ev::Answered, "200");
+        if c.bot.max_call_seconds > 0 {
+            c.hangup_at = Some(now + Duration::from_secs(u64::from(c.bot.max_call_seconds)));
+        }
+        if let Some(m) = c.media.as_mut() {
+            m.downlink_mut().clear();
+        }
+        self.start_recording(call);
+        self.greet(call);
+    }
+
+    fn on_confirmed(&mut self, now: Instant, call: CallHandle, answer: Option<Bytes>) {
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        c.event(Ev::Other, "ACK");
+        if c.media.is_some() {
+            return;
+        }
+        let negotiated = answer
+            .as_deref()
+            .and_then(|b| SessionDescription::parse(b).ok())
+            .and_then(|sd| c.sdp.accept_answer(&sd).ok());
+        match negotiated {
+            Some(audio) => {
+                let m = self.make_media(now, &audio);
+                let c = self.calls.get_mut(&call).expect("checked above");
+                c.media = m;
+                self.greet(call);
+            }
+            None => {
+                // Late offer answered without a usable SDP: nothing can flow, end the call.
+                c.service_error(ServiceKind::Sip, "late offer", true, "ACK carried no usable SDP answer");
+                c.disconnected_by = Some(DisconnectedBy::Error);
+                let _ = self.ua.hangup(now, call);
+            }
+        }
+    }
+
+    fn on_offer(&mut self, now: Instant, call: CallHandle, offer: Option<Bytes>) {
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        let (status, body) = match offer {
+            None => (200, Some(Bytes::from(c.sdp.create_offer().to_string()))),
+            Some(b) => match SessionDescription::parse(&b) {
+                Err(_) => (400, None),
+                Ok(sd) => match c.sdp.answer_offer(&sd) {
+                    Err(e) => (e.status_code(), None),
+                    Ok(a) => {
+                        if a.hold_changed {
+                            c.event(Ev::Other, format!("hold: {:?}", a.audio.hold));
+                        }
+                        let hold = a.audio.hold != cxb_sip::sdp::HoldState::Active;
+                        if let Some(m) = c.media.as_mut() {
+                            m.set_hold(hold);
+                            if a.codec_changed {
+                                let ssrc = m.ssrc();
+                                if let Ok(cfg) = RtpMediaConfig::from_negotiated(&a.audio, ssrc, self.start.elapsed()) {
+                                    let _ = m.update(cfg);
+                                }
+                            }
+                        }
+                        (200, Some(Bytes::from(a.sdp.to_string())))
+                    }
+                },
+            },
+        };
+        let _ = self.ua.answer_offer(now, call, status, body);
+    }
+
+    // ----- outbound --------------------------------------------------------------------
+
+    fn on_progress(&mut self, now: Instant, call: CallHandle, status: u16, body: Option<Bytes>) {
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        c.event(Ev::Ringing, status.to_string());
+        if c.media.is_none()
+            && let Some(audio) = body
+                .as_deref()
+                .and_then(|b| SessionDescription::parse(b).ok())
+                .and_then(|sd| c.sdp.accept_answer(&sd).ok())
+        {
+            let m = self.make_media(now, &audio);
+            if let Some(c) = self.calls.get_mut(&call) {
+                c.media = m;
+                c.event(Ev::Other, "early media");
+            }
+        }
+    }
+
+    fn on_answered(&mut self, now: Instant, call: CallHandle, body: Option<Bytes>, needs_ack_answer: bool) {
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        c.sip_status = Some(200);
+        c.answered_at = Some(Timestamp::now());
+        c.event(Ev::Answered, "200");
+        if c.bot.max_call_seconds > 0 {
+            c.hangup_at = Some(now + Duration::from_secs(u64::from(c.bot.max_call_seconds)));
+        }
+        let sd = body.as_deref().and_then(|b| SessionDescription::parse(b).ok());
+        let audio = if needs_ack_answer {
+            match sd.as_ref().map(|o| c.sdp.answer_offer(o)) {
+                Some(Ok(a)) => {
+                    let _ = self.ua.ack(now, call, Some(Bytes::from(a.sdp.to_string())));
+                    Some(a.audio)
+                }
+                _ => {
+                    let _ = self.ua.ack(now, call, None);
+                    None
+                }
+            }
+        } else {
+            sd.and_then(|sd| c.sdp.accept_answer(&sd).ok())
+                .or_else(|| c.sdp.negotiated().cloned())
+        };
+        match audio {
+            Some(a) => {
+                let m = self.make_media(now, &a);
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.media = m;
+                }
+                self.start_recording(call);
+                self.greet(call);
+            }
+            None => {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.service_error(ServiceKind::Sip, "answer", true, "200 without a usable SDP answer");
+                    c.disconnected_by = Some(DisconnectedBy::Error);
+                }
+                let _ = self.ua.hangup(now, call);
+            }
+        }
+    }
+
+    // ----- the end -----------------------------------------------------------------------
+
+    fn on_ended(&mut self, call: CallHandle, reason: EndReason) {
+        let Some(mut c) = self.calls.remove(&call) else { return };
+        let by = c.disconnected_by.unwrap_or_else(|| disconnected_by(reason));
+        if let EndReason::Outbound(o) = reason {
+            c.sip_status = Some(o.code());
+        }
+        c.event(Ev::Hangup, format!("{reason:?}"));
+        self.release(&mut c);
+        self.submit(c.into_record(by));
+        self.publish();
+    }
+
+    fn release(&mut self, c: &mut Call) {
+        if let Some(s) = c.sockets.take() {
+            s.stop();
+            self.ports.give(s.port);
+        }
+        if let Some(r) = c.recording.take() {
+            r.finish();
+        }
+    }
+
+    // ----- bot audio -------------------------------------------------------------------
+
+    fn start_recording(&mut self, call: CallHandle) {
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        if !c.bot.record || c.recording.is_some() {
+            return;
+        }
+        let key = format!(
+            "{}/{}",
+            chrono_day(c.started_at.as_millisecond().max(0) as u64),
+            c.session_id
+        );
+        match self.shared.recorder.open(&key, voice::BOT_RATE) {
+            Ok(h) => {
+                c.recording = Some(h);
+                c.recording_key = Some(key);
+                c.event(Ev::RecordingStarted, "");
+            }
+            Err(e) => c.service_error(ServiceKind::Recording, "open", false, e.to_string()),
+        }
+    }
+
+    /// Queues the bot's opening message (synthesised once per bot on this shard).
+    fn greet(&mut self, call: CallHandle) {
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        if c.greeted || c.media.is_none() || c.bot.opening_message.is_empty() {
+            return;
+        }
+        if let Some(pcm) = self.greetings.get(&c.bot.id) {
+            if let Some(m) = c.media.as_mut() {
+                m.downlink_mut().push_bot_audio(pcm);
+            }
+            c.greeted = true;
+            c.event(Ev::BotTurnStarted, "opening message");
+            return;
+        }
+        let bot = c.bot.clone();
+        if !self.synthesizing.insert(bot.id.clone()) {
+            return;
+        }
+        let me = self.me.clone();
+        let espeak = self.shared.cfg.espeak.clone();
+        tokio::task::spawn_local(async move {
+            let voice = if bot.voice.is_empty() {
+                "en-us"
+            } else {
+                bot.voice.as_str()
+            };
+            let result = voice::synthesize(&espeak, voice, &bot.opening_message).await;
+            if let Some(shard) = me.upgrade() {
+                shard.borrow_mut().on_greeting(&bot.id, result);
+            }
+        });
+    }
+
+    fn on_greeting(&mut self, bot_id: &str, result: Result<Vec<i16>, voice::VoiceError>) {
+        self.synthesizing.remove(bot_id);
+        match result {
+            Ok(pcm) => {
+                self.greetings.insert(bot_id.to_owned(), Rc::new(pcm));
+                let waiting: Vec<CallHandle> = self
+                    .calls
+                    .iter()
+                    .filter(|(_, c)| c.bot.id == bot_id && !c.greeted && c.media.is_some() && c.answered_at.is_some())
+                    .map(|(h, _)| *h)
+                    .collect();
+                for h in waiting {
+                    self.greet(h);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(bot = bot_id, error = %e, "opening message synthesis failed");
+                for c in self.calls.values_mut().filter(|c| c.bot.id == bot_id && !c.greeted) {
+                    c.greeted = true;
+                    c.service_error(ServiceKind::Tts, "opening message", false, e.to_string());
+                }
+            }
+        }
+    }
+
+    // ----- media -----------------------------------------------------------------------
+
+    /// A datagram on a call's RTP or RTCP socket; false when the call is gone.
+    pub fn on_media_datagram(&mut self, call: CallHandle, is_rtcp: bool, src: SocketAddr, data: &[u8]) -> bool {
+        let now = self.media_now(Instant::now());
+        let Some(c) = self.calls.get_mut(&call) else {
+            return false;
+        };
+        if let Some(m) = c.media.as_mut() {
+            if is_rtcp {
+                m.on_rtcp(now, src, data);
+            } else {
+                m.on_rtp(now, src, data);
+            }
+        }
+        true
+    }
+
+    /// The 20 ms tick.
+    pub fn on_tick(&mut self, now: Instant) {
+        self.ticks += 1;
+        if self.ua.poll_timeout().is_some_and(|t| t <= now) {
+            self.ua.handle_timeout(now);
+            self.after_ua(now);
+        }
+        let mut due_answer = Vec::new();
+        let mut due_hangup = Vec::new();
+        let media_now = self.media_now(now);
+        for (h, c) in self.calls.iter_mut() {
+            if c.answer_at.is_some_and(|t| t <= now) {
+                due_answer.push(*h);
+            }
+            if c.hangup_at.is_some_and(|t| t <= now) {
+                c.hangup_at = None;
+                due_hangup.push(*h);
+            }
+            tick_media(c, media_now);
+        }
+        for h in due_answer {
+            self.answer(now, h);
+        }
+        for h in due_hangup {
+            if let Some(c) = self.calls.get_mut(&h) {
+                c.event(Ev::Hangup, "max call duration reached");
+                c.disconnected_by = Some(DisconnectedBy::Timeout);
+            }
+            let _ = self.ua.hangup(now, h);
+        }
+        self.after_ua(now);
+        if self.ticks.is_multiple_of(5) {
+            self.publish();
+        }
+        if let Some(deadline) = self.stopping
+            && (self.calls.is_empty() || now >= deadline)
+        {
+            self.stopped = true;
+        }
+    }
+
+    fn publish(&self) {
+        let slot = self.shared.slot(self.id);
+        slot.set_active(self.calls.len() as u64);
+        slot.heartbeat(unix_ms());
+    }
+
+    /// Hangs up every call; the shard stops when they are gone (or after 2 s).
+    pub fn begin_shutdown(&mut self) {
+        let now = Instant::now();
+        self.stopping = Some(now + Duration::from_secs(2));
+        let handles: Vec<CallHandle> = self.calls.keys().copied().collect();
+        for h in handles {
+            if let Some(c) = self.calls.get_mut(&h) {
+                c.disconnected_by = Some(DisconnectedBy::Error);
+                c.service_error(ServiceKind::Other, "shutdown", true, "dataplane stopping");
+            }
+            if self.ua.hangup(now, h).is_err() {
+                let _ = self.ua.respond(now, h, 503, None);
+            }
+        }
+        self.after_ua(now);
+    }
+
+    // ----- helpers for outbound dialling --------------------------------------------------
+
+    /// The bot named `id`, if configured.
+    pub fn routing_bot(&self, id: &str) -> Option<BotConfig> {
+        self.shared.routing.load().bot(id).cloned()
+    }
+
+    /// Room for one more call.
+    pub fn has_capacity(&self) -> bool {
+        (self.calls.len() as u32) < self.shared.cfg.calls_per_shard && !self.ports.is_empty()
+    }
+
+    /// A free RTP port.
+    pub fn take_port(&mut self) -> Option<u16> {
+        self.ports.take()
+    }
+
+    /// Returns an RTP port.
+    pub fn give_port(&mut self, port: u16) {
+        self.ports.give(port);
+    }
+
+    /// Address in SDP and Contact.
+    pub fn public_ip(&self) -> std::net::IpAddr {
+        self.shared.cfg.public_ip()
+    }
+
+    /// Address media sockets bind.
+    pub fn bind_ip(&self) -> std::net::IpAddr {
+        self.shared.cfg.sip_bind.ip()
+    }
+
+    /// A random token.
+    pub fn random(&mut self) -> u64 {
+        self.rng.next_u64()
+    }
+
+    /// Sends an INVITE.
+    pub fn ua_invite(
+        &mut self,
+        now: Instant,
+        call: cxb_sip::dialog::OutboundCall,
+    ) -> Result<CallHandle, cxb_sip::dialog::UaError> {
+        let h = self.ua.invite(now, call)?;
+        self.flush_sip();
+        Ok(h)
+    }
+
+    /// A new outbound call record-in-progress.
+    pub fn new_outbound_call(&mut self, now: Instant, bot: BotConfig, from: String, to: String) -> Call {
+        self.new_call(now, bot, CallDirection::Outbound, from.clone(), from, to)
+    }
+
+    /// Takes ownership of a call placed with [`Shard::ua_invite`].
+    pub fn adopt_call(
+        &mut self,
+        call: CallHandle,
+        mut c: Call,
+        sockets: MediaSockets,
+        rtp_rx: std::net::UdpSocket,
+        rtcp_rx: std::net::UdpSocket,
+    ) {
+        sockets.spawn_receivers(&self.me(), call, rtp_rx, rtcp_rx);
+        c.sockets = Some(sockets);
+        self.calls.insert(call, c);
+        self.shared.slot(self.id).inc_setup();
+        self.publish();
+    }
+
+    /// Places an outbound call from this shard.
+    pub fn dial(&mut self, req: cxb_model::DialRequest) -> Result<cxb_model::DialAccepted, super::DialError> {
+        super::dial::place(self, req)
+    }
+}
+
+/// One tick of a call's media: pull caller audio, send bot audio, record both.
+fn tick_media(c: &mut Call, now: Duration) {
+    let (Some(m), Some(s)) = (c.media.as_mut(), c.sockets.as_ref()) else {
+        return;
+    };
+    // Without rtcp-mux, RTCP leaves from the RTCP socket (RTP port + 1).
+    let mux = m.config().rtcp_mux;
+    m.tick(now, &mut |to, bytes| {
+        let sock = if !mux && crate::rtp::is_rtcp(bytes) {
+            &s.rtcp
+        } else {
+            &s.rtp
+        };
+        rtp_io::send(sock, to, bytes);
+    });
+    if let Some(r) = c.recording.as_mut() {
+        let (caller, bot) = m.last_frames_16k();
+        r.push_stereo(caller, bot);
+    }
+    let mut events = [None; 8];
+    for slot in events.iter_mut() {
+        *slot = m.poll_event();
+        if slot.is_none() {
+            break;
+        }
+    }
+    for ev in events.iter().flatten() {
+        c.event_media(ev);
+    }
+}
+
+fn disconnected_by(reason: EndReason) -> DisconnectedBy {
+    match reason.disconnected_by() {
+        "customer" => DisconnectedBy::Customer,
+        "bot" => DisconnectedBy::Bot,
+        "timeout" => DisconnectedBy::Timeout,
+        "no_answer" => DisconnectedBy::NoAnswer,
+        "rejected" => DisconnectedBy::Rejected,
+        _ => DisconnectedBy::Error,
+    }
+}
+
+/// `YYYY/MM/DD` of a Unix-ms time (UTC), for recording keys.
+fn chrono_day(unix_ms: u64) -> String {
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let days = (unix_ms / 86_400_000) as i64;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}/{m:02}/{d:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn recording_day_is_utc_civil_date() {
+        assert_eq!(super::chrono_day(0), "1970/01/01");
+        assert_eq!(super::chrono_day(1_795_132_800_000), "2026/11/20");
+    }
+}

@@ -1,0 +1,190 @@
+//! Bot → caller: a preallocated playout queue of 16 kHz bot audio with marks, cleared on
+//! barge-in, read out in 20 ms frames at the line rate.
+
+use cxb_dsp::resample::{Quality, Resampler};
+
+use super::events::EventQueue;
+use super::{FRAME_16K, MediaError, MediaEvent, PIPELINE_RATE};
+
+/// Queue capacity: 30 s at 16 kHz.
+pub const DOWNLINK_CAPACITY: usize = 30 * PIPELINE_RATE as usize;
+/// Marks that can be pending at once.
+const MARK_CAP: usize = 64;
+
+/// The bot side of a call's audio. See the [module docs](self).
+#[derive(Debug)]
+pub struct Downlink {
+    queue: Vec<i16>,
+    /// Absolute sample positions (never wrap in practice: u64).
+    read: u64,
+    write: u64,
+    marks: [(u64, u64); MARK_CAP],
+    mark_head: usize,
+    mark_len: usize,
+    playing: bool,
+    line_rate: u32,
+    line_frame: usize,
+    resampler: Option<Resampler>,
+    last: [i16; FRAME_16K],
+    scratch: Vec<i16>,
+    events: EventQueue,
+}
+
+impl Downlink {
+    /// A downlink producing 20 ms frames at `line_rate` (8000, 16000, 24000 or 48000).
+    pub fn new(line_rate: u32) -> Result<Self, MediaError> {
+        let mut d = Downlink {
+            queue: vec![0; DOWNLINK_CAPACITY],
+            read: 0,
+            write: 0,
+            marks: [(0, 0); MARK_CAP],
+            mark_head: 0,
+            mark_len: 0,
+            playing: false,
+            line_rate,
+            line_frame: 0,
+            resampler: None,
+            last: [0; FRAME_16K],
+            scratch: Vec::new(),
+            events: EventQueue::new(),
+        };
+        d.set_line_rate(line_rate)?;
+        Ok(d)
+    }
+
+    /// Changes the line rate (codec change); allocates. Queued audio is kept.
+    pub fn set_line_rate(&mut self, line_rate: u32) -> Result<(), MediaError> {
+        if !line_rate.is_multiple_of(50) {
+            return Err(MediaError::UnsupportedRate { rate: line_rate });
+        }
+        self.resampler = if line_rate == PIPELINE_RATE {
+            None
+        } else {
+            Some(Resampler::new(PIPELINE_RATE, line_rate, Quality::Telephone)?)
+        };
+        self.line_rate = line_rate;
+        self.line_frame = (line_rate / 50) as usize;
+        self.scratch = vec![0; self.line_frame + 64];
+        Ok(())
+    }
+
+    /// Samples in one output frame at the line rate.
+    pub fn frame_len(&self) -> usize {
+        self.line_frame
+    }
+
+    /// Bot audio queued and not yet played, in 16 kHz samples.
+    pub fn queued_samples(&self) -> usize {
+        (self.write - self.read) as usize
+    }
+
+    /// Whether bot audio is being played.
+    pub fn is_playing(&self) -> bool {
+        self.playing
+    }
+
+    /// Enqueues 16 kHz bot audio; returns how many samples were accepted (the rest did not fit
+    /// in the 30 s queue).
+    pub fn push_bot_audio(&mut self, pcm16k: &[i16]) -> usize {
+        let n = pcm16k.len().min(DOWNLINK_CAPACITY - self.queued_samples());
+        let cap = DOWNLINK_CAPACITY as u64;
+        let start = (self.write % cap) as usize;
+        let first = n.min(DOWNLINK_CAPACITY - start);
+        self.queue[start..start + first].copy_from_slice(&pcm16k[..first]);
+        self.queue[..n - first].copy_from_slice(&pcm16k[first..n]);
+        self.write += n as u64;
+        n
+    }
+
+    /// Inserts a mark after the audio queued so far; [`MediaEvent::MarkPlayed`] is reported when
+    /// playout reaches it. Returns `false` (mark not stored) when 64 marks are pending.
+    pub fn mark(&mut self, id: u64) -> bool {
+        if self.mark_len == MARK_CAP {
+            return false;
+        }
+        self.marks[(self.mark_head + self.mark_len) % MARK_CAP] = (self.write, id);
+        self.mark_len += 1;
+        true
+    }
+
+    /// Barge-in: drops all queued audio at once (the next frame is silence). Pending marks are
+    /// reported as played (as Twilio-style media streams do on `clear`).
+    pub fn clear(&mut self) {
+        self.read = self.write;
+        if let Some(r) = &mut self.resampler {
+            // No filter tail of the flushed audio either.
+            r.reset();
+        }
+        self.report_marks();
+        if self.playing {
+            self.playing = false;
+            self.events.push(MediaEvent::BotAudioDrained);
+        }
+    }
+
+    fn report_marks(&mut self) {
+        while self.mark_len > 0 {
+            let (pos, id) = self.marks[self.mark_head];
+            if pos > self.read {
+                break;
+            }
+            self.events.push(MediaEvent::MarkPlayed { id });
+            self.mark_head = (self.mark_head + 1) % MARK_CAP;
+            self.mark_len -= 1;
+        }
+    }
+
+    /// The 16 kHz bot audio of the last frame handed out (silence-padded; for the recorder and
+    /// the echo gate).
+    pub fn last_frame_16k(&self) -> &[i16] {
+        &self.last
+    }
+
+    /// Writes the next 20 ms frame at the line rate into `out` (which must hold
+    /// [`frame_len`](Self::frame_len) samples; extra room is left untouched) and returns the
+    /// samples written. Silence when the queue is empty.
+    pub fn next_frame(&mut self, out: &mut [i16]) -> usize {
+        let had = self.queued_samples().min(FRAME_16K);
+        let cap = DOWNLINK_CAPACITY as u64;
+        let start = (self.read % cap) as usize;
+        let first = had.min(DOWNLINK_CAPACITY - start);
+        self.last[..first].copy_from_slice(&self.queue[start..start + first]);
+        self.last[first..had].copy_from_slice(&self.queue[..had - first]);
+        self.last[had..].fill(0);
+        self.read += had as u64;
+        if had > 0 && !self.playing {
+            self.playing = true;
+            self.events.push(MediaEvent::BotAudioStarted);
+        }
+        self.report_marks();
+        if self.playing && self.queued_samples() == 0 {
+            self.playing = false;
+            self.events.push(MediaEvent::BotAudioDrained);
+        }
+        let n = self.line_frame.min(out.len());
+        match &mut self.resampler {
+            None => out[..n].copy_from_slice(&self.last[..n]),
+            Some(r) => {
+                let p = r.process_i16(&self.last, &mut self.scratch).produced;
+                let m = p.min(n);
+                out[..m].copy_from_slice(&self.scratch[..m]);
+                out[m..n].fill(0);
+            }
+        }
+        n
+    }
+
+    /// A frame of silence without consuming the queue (nowhere to send yet); returns the
+    /// samples written like [`next_frame`](Self::next_frame).
+    pub fn skip_frame(&mut self, out: &mut [i16]) -> usize {
+        self.last.fill(0);
+        let n = self.line_frame.min(out.len());
+        out[..n].fill(0);
+        n
+    }
+
+    /// Next playout event.
+    pub fn poll_event(&mut self) -> Option<MediaEvent> {
+        self.events.pop()
+    }
+}
