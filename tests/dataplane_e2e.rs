@@ -36,6 +36,15 @@ impl Dp {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("dp-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
+        Dp::launch(dir, name, extra)
+    }
+
+    /// A new dataplane process on the data directory of `old` (which must be stopped).
+    fn restart(old: &Dp) -> Dp {
+        Dp::launch(old.dir.clone(), "restarted", &[])
+    }
+
+    fn launch(dir: PathBuf, name: &str, extra: &[&str]) -> Dp {
         let bots = dir.join("bots.json");
         std::fs::write(&bots, BOTS).unwrap();
         let sip = free_port();
@@ -363,4 +372,67 @@ fn outbound_dial_through_a_trunk_reaches_sipp_uas() {
     assert_eq!(r["to_number"], "+15550123");
     assert_eq!(r["variables"]["crm_id"], "42");
     assert_eq!(by(r), "timeout", "{r}");
+}
+
+#[test]
+fn killed_dataplane_calls_are_recorded_as_error_after_restart() {
+    let mut dp = Dp::start("kill", &[]);
+    let target = format!("127.0.0.1:{}", dp.sip);
+    let port = free_port().to_string();
+    // Two calls that would last 20 s.
+    let sipp = Sipp::spawn(
+        "kill",
+        &[
+            &target,
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-sn",
+            "uac",
+            "-s",
+            "demo",
+            "-m",
+            "2",
+            "-d",
+            "20000",
+        ],
+    );
+    let end = Instant::now() + Duration::from_secs(10);
+    let journal = dp.dir.join("spool").join("records.active");
+    while Instant::now() < end
+        && std::fs::read_dir(&journal)
+            .map(|d| {
+                d.flatten()
+                    .filter(|f| f.path().extension().is_some_and(|e| e == "json"))
+                    .count()
+            })
+            .unwrap_or(0)
+            < 2
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SIGKILL: no chance to hang up or write anything.
+    if let Some(mut c) = dp.child.take() {
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+    drop(sipp);
+    assert!(dp.records().is_empty());
+    // The next start delivers (here: spools) the interrupted calls as ended by error.
+    let restarted = Dp::restart(&dp);
+    let recs = restarted.wait_records(2, Duration::from_secs(10));
+    assert_eq!(recs.len(), 2, "{recs:?}");
+    assert!(recs.iter().all(|r| by(r) == "error"), "{recs:?}");
+    assert!(recs.iter().all(|r| r["service_errors"][0]["fatal"] == true), "{recs:?}");
+}
+
+#[test]
+fn sipp_uac_over_tcp() {
+    let dp = Dp::start("tcp", &[]);
+    let (ok, errors) = dp.sipp("tcp", &["-sn", "uac", "-t", "t1", "-s", "demo", "-m", "5", "-r", "5", "-d", "300"]);
+    assert!(ok, "SIPp uac over TCP failed: {errors}");
+    let recs = dp.wait_records(5, Duration::from_secs(10));
+    assert_eq!(recs.len(), 5);
+    assert!(recs.iter().all(|r| by(r) == "customer"), "{recs:?}");
 }

@@ -119,6 +119,32 @@ impl Call {
         }
     }
 
+    /// What control should learn if this process dies before the call ends: the call so far,
+    /// ended by `error` with a fatal service error.
+    pub fn provisional_record(&self) -> CallRecord {
+        let mut r = CallRecord::new(
+            self.session_id.clone(),
+            self.bot.id.clone(),
+            self.direction,
+            self.started_at,
+        );
+        let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+        r.caller_id = nonempty(&self.caller_id);
+        r.from_number = nonempty(&self.from_number);
+        r.to_number = nonempty(&self.to_number);
+        r.answered_at = self.answered_at;
+        r.variables = self.variables.clone();
+        r.service_errors.push(ServiceError {
+            service: ServiceKind::Other,
+            stage: "dataplane".into(),
+            at_ms: self.at_ms(),
+            fatal: true,
+            message: "the dataplane stopped during the call".into(),
+        });
+        r.finish(Timestamp::now(), DisconnectedBy::Error);
+        r
+    }
+
     /// The call record for a call that ended with `by`.
     pub fn into_record(mut self, by: DisconnectedBy) -> CallRecord {
         let mut r = CallRecord::new(

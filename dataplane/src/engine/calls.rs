@@ -317,6 +317,7 @@ impl Shard {
             ms => Duration::from_millis(u64::from(ms)),
         };
         c.answer_at = Some(now + delay);
+        self.shared.records.begin(c.provisional_record());
         self.calls.insert(call, c);
         self.shared.slot(self.id).inc_setup();
         self.publish();
@@ -770,6 +771,7 @@ impl Shard {
     ) {
         sockets.spawn_receivers(&self.me(), call, rtp_rx, rtcp_rx);
         c.sockets = Some(sockets);
+        self.shared.records.begin(c.provisional_record());
         self.calls.insert(call, c);
         self.shared.slot(self.id).inc_setup();
         self.publish();

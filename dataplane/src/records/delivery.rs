@@ -17,6 +17,9 @@ const SPOOL_RETRY: Duration = Duration::from_secs(1);
 /// Messages from the sink handle to the worker.
 #[derive(Debug)]
 pub(super) enum Msg {
+    /// A call started: journal this provisional record (delivered only if the process dies
+    /// before the call's final record arrives).
+    Begin(Box<CallRecord>),
     /// Spool and deliver this record.
     Record(Box<CallRecord>),
     /// Reply with the number of records not on disk once all earlier messages are handled.
@@ -207,7 +210,27 @@ impl Worker {
         }
     }
 
+    /// Calls journalled as started by a process that died before they ended: their
+    /// provisional records (ended by `error`) move to the spool.
+    fn recover_active(&mut self) {
+        let Ok(ids) = self.shared.active.list() else { return };
+        for id in ids {
+            match self.shared.active.get(&id) {
+                Ok(Some(record)) => match self.shared.spool.put(&record) {
+                    Ok(()) => {
+                        let _ = self.shared.active.remove(&id);
+                        tracing::warn!(session_id = %id, "call interrupted by a dataplane stop: recorded as error");
+                    }
+                    Err(e) => tracing::error!(session_id = %id, error = %e, "cannot recover journalled call"),
+                },
+                Ok(None) => {}
+                Err(e) => tracing::error!(session_id = %id, error = %e, "journalled call record unreadable"),
+            }
+        }
+    }
+
     fn rescan(&mut self) {
+        self.recover_active();
         match self.shared.spool.list() {
             Ok(ids) => {
                 let now = Instant::now();
@@ -270,7 +293,15 @@ impl Worker {
 
     fn handle(&mut self, msg: Msg) {
         match msg {
-            Msg::Record(record) => self.spool(record),
+            Msg::Begin(record) => {
+                if let Err(e) = self.shared.active.put(&record) {
+                    tracing::warn!(session_id = %record.session_id, error = %e, "cannot journal call start");
+                }
+            }
+            Msg::Record(record) => {
+                let _ = self.shared.active.remove(&record.session_id);
+                self.spool(record)
+            }
             Msg::Flush(reply) => {
                 let count = self.pending.values().filter(|p| p.in_memory.is_some()).count();
                 let _ = reply.send(count);

@@ -181,10 +181,22 @@ impl Stats {
     }
 }
 
+/// Where provisional records of calls in progress live: beside the spool, `<spool_dir>.active`.
+pub fn active_dir(spool_dir: &Path) -> PathBuf {
+    let mut name = spool_dir
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_else(|| "records".into());
+    name.push(".active");
+    spool_dir.with_file_name(name)
+}
+
 /// State shared by the sink handle and its worker.
 #[derive(Debug)]
 struct Shared {
     spool: Spool,
+    /// Provisional records of calls in progress (`<spool_dir>.active/`).
+    active: Spool,
     stats: Stats,
 }
 
@@ -205,8 +217,10 @@ impl RecordSink {
             None => None,
         };
         let spool = Spool::open(&cfg.spool_dir)?;
+        let active = Spool::open(active_dir(&cfg.spool_dir))?;
         let shared = Arc::new(Shared {
             spool,
+            active,
             stats: Stats::default(),
         });
         let (tx, rx) = crossbeam_channel::unbounded();
@@ -220,6 +234,14 @@ impl RecordSink {
             shared,
             worker: Some(handle),
         })
+    }
+
+    /// Journals the provisional record of a call that just started (typically ended by `error`
+    /// with a service error saying the dataplane stopped). If the process dies before
+    /// [`RecordSink::submit`] brings the final record, the next start delivers this one, so control
+    /// learns the call ended. Never blocks.
+    pub fn begin(&self, provisional: CallRecord) {
+        let _ = self.tx.send(Msg::Begin(Box::new(provisional)));
     }
 
     /// Queues `record` for spooling and delivery without blocking. If the worker is gone, the
