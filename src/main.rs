@@ -21,6 +21,8 @@ enum Command {
     Up(cli::up::Args),
     /// Run the SIP/RTP dataplane (one pinned shard per core).
     Dataplane(cli::dataplane::Args),
+    /// Call a SIP URI: play a WAV file, record the answer, hang up after N seconds.
+    Call(cli::call::Args),
     /// Signal-processing tools (VAD, resampler, jitter buffer simulation).
     #[command(subcommand)]
     Dsp(DspCommand),
@@ -50,6 +52,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Up(args) => cli::up::run(args),
         Command::Dataplane(args) => cli::dataplane::run(args),
+        Command::Call(args) => cli::call::run(args),
         Command::Dsp(DspCommand::Vad(args)) => cli::dsp_vad::run(args),
         Command::Dsp(DspCommand::Resample(args)) => cli::dsp_resample::run(args),
         Command::Dsp(DspCommand::Jitter(args)) => cli::dsp_jitter::run(args),

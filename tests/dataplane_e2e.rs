@@ -2,22 +2,14 @@
 //! Each test starts its own dataplane on free loopback ports with a bots file, then reads the
 //! call records from the spool (no control process in these tests).
 
+mod dp_harness;
 mod sip_harness;
 
-use std::net::UdpSocket;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use dp_harness::Dp;
 use sip_harness::{Sipp, free_port, scenario};
-
-/// A `cxb dataplane` child process, stopped (SIGTERM) on drop.
-struct Dp {
-    child: Option<Child>,
-    sip: u16,
-    http: u16,
-    dir: PathBuf,
-}
 
 const BOTS: &str = r#"{
   "bots": [
@@ -31,173 +23,13 @@ const BOTS: &str = r#"{
   "dids": [{"number": "+15550100", "bot_id": "demo"}]
 }"#;
 
-impl Dp {
-    fn start(name: &str, extra: &[&str]) -> Dp {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("dp-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Dp::launch(dir, name, extra)
-    }
-
-    /// A new dataplane process on the data directory of `old` (which must be stopped).
-    fn restart(old: &Dp) -> Dp {
-        Dp::launch(old.dir.clone(), "restarted", &[])
-    }
-
-    fn launch(dir: PathBuf, name: &str, extra: &[&str]) -> Dp {
-        let bots = dir.join("bots.json");
-        std::fs::write(&bots, BOTS).unwrap();
-        let sip = free_port();
-        let http = free_port();
-        let rtp_base = 30000 + (std::process::id() % 500) as u16 * 40 + (name.len() as u16 % 10) * 2000 % 20000;
-        let child = Command::new(env!("CARGO_BIN_EXE_cxb"))
-            .args(["dataplane", "--no-pin", "--shards", "2"])
-            .args([
-                "--sip",
-                &format!("127.0.0.1:{sip}"),
-                "--http",
-                &format!("127.0.0.1:{http}"),
-            ])
-            .args(["--rtp-ports", &format!("{}-{}", rtp_base, rtp_base + 400)])
-            .arg("--bots")
-            .arg(&bots)
-            .arg("--data-dir")
-            .arg(&dir)
-            .arg("--fleet")
-            .arg(format!("/dev/shm/cxb-test-{name}-{}", std::process::id()))
-            .args(["--internal-secret", "test-secret-0123456789"])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("cxb binary");
-        let dp = Dp {
-            child: Some(child),
-            sip,
-            http,
-            dir,
-        };
-        dp.wait_ready();
-        dp
-    }
-
-    /// Ready when OPTIONS gets a 200.
-    fn wait_ready(&self) {
-        let end = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < end {
-            if let Some(r) = self.request("OPTIONS", "demo", "", Duration::from_millis(200))
-                && r.starts_with("SIP/2.0 200")
-            {
-                return;
-            }
-        }
-        panic!("dataplane did not answer OPTIONS");
-    }
-
-    /// Sends one request over UDP and returns the first final response.
-    fn request(&self, method: &str, user: &str, body: &str, wait: Duration) -> Option<String> {
-        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = s.local_addr().unwrap().port();
-        let ct = if body.is_empty() {
-            ""
-        } else {
-            "Content-Type: application/sdp\r\n"
-        };
-        let msg = format!(
-            "{method} sip:{user}@127.0.0.1:{sip} SIP/2.0\r\n\
-             Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{port}{n}\r\n\
-             From: <sip:tester@127.0.0.1:{port}>;tag=t{port}\r\n\
-             To: <sip:{user}@127.0.0.1:{sip}>\r\n\
-             Call-ID: {port}-{n}@127.0.0.1\r\n\
-             CSeq: 1 {method}\r\n\
-             Contact: <sip:tester@127.0.0.1:{port}>\r\n\
-             Max-Forwards: 70\r\n{ct}\
-             Content-Length: {len}\r\n\r\n{body}",
-            sip = self.sip,
-            n = Instant::now().elapsed().as_nanos(),
-            len = body.len()
-        );
-        s.send_to(msg.as_bytes(), ("127.0.0.1", self.sip)).unwrap();
-        s.set_read_timeout(Some(wait)).unwrap();
-        let end = Instant::now() + wait;
-        let mut buf = [0u8; 4096];
-        while Instant::now() < end {
-            let Ok(n) = s.recv(&mut buf) else { return None };
-            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-            let code: u16 = text.get(8..11).and_then(|c| c.parse().ok()).unwrap_or(0);
-            if code >= 200 {
-                return Some(text);
-            }
-        }
-        None
-    }
-
-    fn records(&self) -> Vec<serde_json::Value> {
-        let dir = self.dir.join("spool").join("records");
-        let mut out = Vec::new();
-        if let Ok(rd) = std::fs::read_dir(dir) {
-            for f in rd.flatten() {
-                if f.path().extension().is_some_and(|e| e == "json")
-                    && let Ok(t) = std::fs::read_to_string(f.path())
-                    && let Ok(v) = serde_json::from_str(&t)
-                {
-                    out.push(v);
-                }
-            }
-        }
-        out
-    }
-
-    fn wait_records(&self, n: usize, timeout: Duration) -> Vec<serde_json::Value> {
-        let end = Instant::now() + timeout;
-        loop {
-            let r = self.records();
-            if r.len() >= n || Instant::now() > end {
-                return r;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn sipp(&self, name: &str, args: &[&str]) -> (bool, String) {
-        let target = format!("127.0.0.1:{}", self.sip);
-        let port = free_port().to_string();
-        let mut all: Vec<&str> = vec![&target, "-i", "127.0.0.1", "-p", &port];
-        all.extend_from_slice(args);
-        let (status, errors) = Sipp::spawn(name, &all).wait(Duration::from_secs(60));
-        (status.is_some_and(|s| s.success()), errors)
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
-            let end = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < end {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Dp {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 fn by(r: &serde_json::Value) -> &str {
     r["disconnected_by"].as_str().unwrap_or("")
 }
 
 #[test]
 fn sipp_uac_calls_at_a_steady_rate_all_succeed() {
-    let dp = Dp::start("uac", &[]);
+    let dp = Dp::start("uac", BOTS, &[]);
     let (ok, errors) = dp.sipp(
         "uac",
         &[
@@ -212,7 +44,7 @@ fn sipp_uac_calls_at_a_steady_rate_all_succeed() {
 
 #[test]
 fn sipp_uac_pcap_speech_flows_both_ways() {
-    let dp = Dp::start("pcap", &[]);
+    let dp = Dp::start("pcap", BOTS, &[]);
     // SIPp's built-in uac_pcap plays `pcap/g711a.pcap` relative to its working directory.
     let sipp_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("sipp-pcap-{}", std::process::id()));
     std::fs::create_dir_all(sipp_dir.join("pcap")).unwrap();
@@ -230,7 +62,7 @@ fn sipp_uac_pcap_speech_flows_both_ways() {
 
 #[test]
 fn cancel_late_offer_hold_and_bye_from_us() {
-    let dp = Dp::start("flows", &[]);
+    let dp = Dp::start("flows", BOTS, &[]);
     let (ok, e) = dp.sipp("cancel", &["-sf", &scenario("uac_cancel.xml"), "-s", "slow", "-m", "1"]);
     assert!(ok, "cancel: {e}");
     let (ok, e) = dp.sipp(
@@ -253,7 +85,7 @@ fn cancel_late_offer_hold_and_bye_from_us() {
 
 #[test]
 fn refusals_404_480_503() {
-    let dp = Dp::start("refuse", &[]);
+    let dp = Dp::start("refuse", BOTS, &[]);
     let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
     let r = dp
         .request("INVITE", "nobody", sdp, Duration::from_secs(3))
@@ -267,7 +99,7 @@ fn refusals_404_480_503() {
     assert_eq!(recs.len(), 1);
     assert_eq!(by(&recs[0]), "outside_hours");
     drop(dp);
-    let full = Dp::start("full", &["--calls-per-shard", "0"]);
+    let full = Dp::start("full", BOTS, &["--calls-per-shard", "0"]);
     let r = full
         .request("INVITE", "demo", sdp, Duration::from_secs(3))
         .expect("answer");
@@ -277,7 +109,7 @@ fn refusals_404_480_503() {
 
 #[test]
 fn malformed_invite_gets_400_and_the_dataplane_keeps_going() {
-    let dp = Dp::start("bad", &[]);
+    let dp = Dp::start("bad", BOTS, &[]);
     let (ok, e) = dp.sipp(
         "malformed",
         &["-sf", &scenario("uac_malformed.xml"), "-s", "demo", "-m", "1"],
@@ -315,7 +147,7 @@ const SECRET: &str = "test-secret-0123456789";
 
 #[test]
 fn internal_http_fleet_auth_and_dial_validation() {
-    let dp = Dp::start("http", &[]);
+    let dp = Dp::start("http", BOTS, &[]);
     assert_eq!(http(dp.http, "GET", "/internal/v1/fleet", None, "").0, 401);
     assert_eq!(
         http(dp.http, "GET", "/internal/v1/fleet", Some("wrong-secret"), "").0,
@@ -350,7 +182,7 @@ fn internal_http_fleet_auth_and_dial_validation() {
 
 #[test]
 fn outbound_dial_through_a_trunk_reaches_sipp_uas() {
-    let dp = Dp::start("dial", &[]);
+    let dp = Dp::start("dial", BOTS, &[]);
     let uas_port = free_port();
     let port = uas_port.to_string();
     let uas = Sipp::spawn("dial-uas", &["-sn", "uas", "-i", "127.0.0.1", "-p", &port, "-m", "1"]);
@@ -376,7 +208,7 @@ fn outbound_dial_through_a_trunk_reaches_sipp_uas() {
 
 #[test]
 fn killed_dataplane_calls_are_recorded_as_error_after_restart() {
-    let mut dp = Dp::start("kill", &[]);
+    let mut dp = Dp::start("kill", BOTS, &[]);
     let target = format!("127.0.0.1:{}", dp.sip);
     let port = free_port().to_string();
     // Two calls that would last 20 s.
@@ -413,10 +245,7 @@ fn killed_dataplane_calls_are_recorded_as_error_after_restart() {
         std::thread::sleep(Duration::from_millis(50));
     }
     // SIGKILL: no chance to hang up or write anything.
-    if let Some(mut c) = dp.child.take() {
-        c.kill().unwrap();
-        c.wait().unwrap();
-    }
+    dp.kill();
     drop(sipp);
     assert!(dp.records().is_empty());
     // The next start delivers (here: spools) the interrupted calls as ended by error.
@@ -429,10 +258,35 @@ fn killed_dataplane_calls_are_recorded_as_error_after_restart() {
 
 #[test]
 fn sipp_uac_over_tcp() {
-    let dp = Dp::start("tcp", &[]);
-    let (ok, errors) = dp.sipp("tcp", &["-sn", "uac", "-t", "t1", "-s", "demo", "-m", "5", "-r", "5", "-d", "300"]);
+    let dp = Dp::start("tcp", BOTS, &[]);
+    let (ok, errors) = dp.sipp(
+        "tcp",
+        &[
+            "-sn", "uac", "-t", "t1", "-s", "demo", "-m", "5", "-r", "5", "-d", "300",
+        ],
+    );
     assert!(ok, "SIPp uac over TCP failed: {errors}");
     let recs = dp.wait_records(5, Duration::from_secs(10));
     assert_eq!(recs.len(), 5);
     assert!(recs.iter().all(|r| by(r) == "customer"), "{recs:?}");
+}
+
+#[test]
+fn control_pushes_routing_and_new_bots_answer() {
+    let dp = Dp::start("routing", BOTS, &[]);
+    let bad =
+        r#"{"bots":[{"id":"new","name":"New","active_hours":{"time_zone":"Mars/Olympus","windows":[]}}],"dids":[]}"#;
+    let (status, body) = http(dp.http, "PUT", "/internal/v1/routing", Some(SECRET), bad);
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("bots[0].active_hours"), "{body}");
+    let r = dp.request("OPTIONS", "demo", "", Duration::from_secs(2));
+    assert!(r.is_some());
+    let good =
+        r#"{"bots":[{"id":"new","name":"New","answer_delay_ms":50}],"dids":[{"number":"+1 555 0100","bot_id":"new"}]}"#;
+    let (status, body) = http(dp.http, "PUT", "/internal/v1/routing", Some(SECRET), good);
+    assert_eq!(status, 200, "{body}");
+    let (ok, e) = dp.sipp("pushed", &["-sn", "uac", "-s", "15550100", "-m", "1", "-d", "200"]);
+    assert!(ok, "call to the pushed DID: {e}");
+    let recs = dp.wait_records(1, Duration::from_secs(5));
+    assert_eq!(recs[0]["bot_id"], "new");
 }

@@ -1,5 +1,6 @@
 //! One file per subcommand; each has an `Args` (clap) and a `run`.
 
+pub mod call;
 pub mod dataplane;
 pub mod dsp_jitter;
 pub mod dsp_resample;

@@ -45,6 +45,38 @@ pub struct Shard {
     stopping: Option<Instant>,
     stopped: bool,
     ticks: u64,
+    load: LoadMeter,
+}
+
+/// CPU load of the shard thread: thread CPU time over wall time, sampled every second.
+#[derive(Debug)]
+struct LoadMeter {
+    at: Instant,
+    cpu: Option<cpu_time::ThreadTime>,
+}
+
+impl LoadMeter {
+    fn new() -> LoadMeter {
+        LoadMeter {
+            at: Instant::now(),
+            cpu: cpu_time::ThreadTime::try_now().ok(),
+        }
+    }
+
+    /// Permille of one core used since the last sample, once a second.
+    fn sample(&mut self, now: Instant) -> Option<u64> {
+        let wall = now.saturating_duration_since(self.at);
+        if wall < Duration::from_secs(1) {
+            return None;
+        }
+        let cpu_now = cpu_time::ThreadTime::try_now().ok()?;
+        let used = self
+            .cpu
+            .map(|c| cpu_now.as_duration().saturating_sub(c.as_duration()))?;
+        self.at = now;
+        self.cpu = Some(cpu_now);
+        Some((used.as_micros() * 1000 / wall.as_micros().max(1)).min(1000) as u64)
+    }
 }
 
 impl std::fmt::Debug for Shard {
@@ -87,6 +119,7 @@ impl Shard {
             stopping: None,
             stopped: false,
             ticks: 0,
+            load: LoadMeter::new(),
             shared,
         })
     }
@@ -241,7 +274,8 @@ impl Shard {
             }
             Route::Bot(b) => b.clone(),
         };
-        if self.calls.len() as u32 >= self.shared.cfg.calls_per_shard {
+        let active = self.calls.len() as u64 + crate::http::ws::active_calls_on_this_shard();
+        if active >= u64::from(self.shared.cfg.calls_per_shard) {
             self.shared.slot(self.id).inc_rejected();
             self.refuse(now, call, 503, &[("Retry-After", RETRY_AFTER_SECS)]);
             return;
@@ -677,6 +711,9 @@ impl Shard {
         if self.ticks.is_multiple_of(5) {
             self.publish();
         }
+        if let Some(permille) = self.load.sample(now) {
+            self.shared.slot(self.id).set_load(permille);
+        }
         if let Some(deadline) = self.stopping
             && (self.calls.is_empty() || now >= deadline)
         {
@@ -686,7 +723,7 @@ impl Shard {
 
     fn publish(&self) {
         let slot = self.shared.slot(self.id);
-        slot.set_active(self.calls.len() as u64);
+        slot.set_active(self.calls.len() as u64 + crate::http::ws::active_calls_on_this_shard());
         slot.heartbeat(unix_ms());
     }
 
@@ -716,7 +753,9 @@ impl Shard {
 
     /// Room for one more call.
     pub fn has_capacity(&self) -> bool {
-        (self.calls.len() as u32) < self.shared.cfg.calls_per_shard && !self.ports.is_empty()
+        self.calls.len() as u64 + crate::http::ws::active_calls_on_this_shard()
+            < u64::from(self.shared.cfg.calls_per_shard)
+            && !self.ports.is_empty()
     }
 
     /// A free RTP port.

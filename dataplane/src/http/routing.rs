@@ -1,0 +1,51 @@
+//! `PUT /internal/v1/routing`: control pushes the bots and DID mappings; the table in force is
+//! replaced whole (calls in progress keep the bot they started with).
+
+use axum::Json;
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use cxb_model::{DataplaneSnapshot, RoutingTable, SnapshotError};
+use serde_json::json;
+
+use super::{Http, auth};
+
+/// 200 with the counts, 401, or 422 naming the offending field (`bots[2].active_hours.time_zone`).
+pub async fn put(
+    State(h): State<Http>,
+    headers: HeaderMap,
+    body: Result<Json<DataplaneSnapshot>, JsonRejection>,
+) -> Response {
+    if let Err(e) = auth::check(&h.shared.cfg.internal_secret, &headers) {
+        return e.into_response();
+    }
+    let snapshot = match body {
+        Ok(Json(s)) => s,
+        Err(e) => return unprocessable("body".into(), e.body_text()),
+    };
+    let (bots, dids) = (snapshot.bots.len(), snapshot.dids.len());
+    match RoutingTable::new(snapshot) {
+        Ok(table) => {
+            h.shared.routing.store(table);
+            (StatusCode::OK, Json(json!({ "bots": bots, "dids": dids }))).into_response()
+        }
+        Err(e) => {
+            let field = match &e {
+                SnapshotError::Bot { index, source } => format!("bots[{index}].{}", source.field),
+                SnapshotError::Did { index, source } => format!("dids[{index}].{}", source.field),
+                SnapshotError::DuplicateBot { .. } => "bots".into(),
+                _ => "dids".into(),
+            };
+            unprocessable(field, e.to_string())
+        }
+    }
+}
+
+fn unprocessable(field: String, message: String) -> Response {
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Json(json!({ "error": "validation failed", "field": field, "message": message })),
+    )
+        .into_response()
+}
