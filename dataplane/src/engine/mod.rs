@@ -127,7 +127,9 @@ pub struct Dataplane {
 
 impl Dataplane {
     /// Starts the shards; returns once every shard has bound its sockets.
-    pub fn start(cfg: DataplaneConfig, routing: RoutingTable) -> Result<Dataplane, ShardError> {
+    pub fn start(mut cfg: DataplaneConfig, routing: RoutingTable) -> Result<Dataplane, ShardError> {
+        // Resolve the advertised address once (the lookup costs syscalls; calls read it often).
+        cfg.advertised_ip = Some(cfg.public_ip());
         let n = cfg.shards.max(1);
         probe_free(&cfg)?;
         let fleet = FleetWriter::create(&cfg.fleet_path, n)?;

@@ -20,12 +20,6 @@ pub(crate) fn is_token_char(b: u8) -> bool {
     TOKEN[b as usize]
 }
 
-/// Length of the longest prefix of `s` made of token characters.
-#[inline]
-pub(crate) fn token_prefix_len(s: &[u8]) -> usize {
-    s.iter().position(|&c| !TOKEN[c as usize]).unwrap_or(s.len())
-}
-
 /// Whether `s` is a non-empty token.
 pub(crate) fn is_token(s: &[u8]) -> bool {
     !s.is_empty() && s.iter().all(|&c| TOKEN[c as usize])
@@ -235,25 +229,6 @@ pub(crate) fn parse_u32(s: &str) -> Result<u32, HeaderFault> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn token_prefix_matches_bytewise_scan() {
-        for s in [
-            &b""[..],
-            b"a",
-            b"Via",
-            b"Call-ID: x",
-            b"Content-Length",
-            b"abcd",
-            b"abcd:",
-            b"ab c",
-            b"X_Y~z!%*+`'.:",
-            b"\xff",
-        ] {
-            let want = s.iter().position(|&c| !is_token_char(c)).unwrap_or(s.len());
-            assert_eq!(token_prefix_len(s), want, "{s:?}");
-        }
-    }
 
     #[test]
     fn list_split_respects_quotes_and_angles() {

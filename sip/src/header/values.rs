@@ -30,24 +30,44 @@ impl CSeq {
 
 /// Splits `LWS number LWS method LWS`; the method is checked to be a token.
 pub(crate) fn parse_cseq_parts(s: &str) -> Result<(u32, &str), HeaderFault> {
-    let mut c = Cursor::new(s);
-    c.skip_ws();
-    let digits = c.take_while(|b| b.is_ascii_digit());
-    let seq = parse_u32(digits)?;
+    let (seq, ms, me) = parse_cseq_bytes(s.as_bytes())?;
+    // The method is a token (ASCII), so its ends are char boundaries.
+    Ok((seq, s.get(ms..me).unwrap_or("")))
+}
+
+/// [`parse_cseq_parts`] over bytes: the number and the method's byte range.
+pub(crate) fn parse_cseq_bytes(b: &[u8]) -> Result<(u32, usize, usize), HeaderFault> {
+    let lws = |mut i: usize| {
+        while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\r' | b'\n') {
+            i += 1;
+        }
+        i
+    };
+    let ds = lws(0);
+    let mut de = ds;
+    while de < b.len() && b[de].is_ascii_digit() {
+        de += 1;
+    }
+    let n = de - ds;
+    if n == 0 || n > 10 {
+        return Err(HeaderFault::Number);
+    }
+    let seq = b[ds..de].iter().fold(0u64, |a, &d| a * 10 + u64::from(d - b'0'));
     if seq >= 1 << 31 {
         return Err(HeaderFault::Number);
     }
-    let before = c.pos;
-    c.skip_ws();
-    if c.pos == before {
+    let ms = lws(de);
+    if ms == de {
         return Err(HeaderFault::Token);
     }
-    let method = c.token();
-    c.skip_ws();
-    if method.is_empty() || !c.at_end() {
+    let mut me = ms;
+    while me < b.len() && is_token_char(b[me]) {
+        me += 1;
+    }
+    if me == ms || lws(me) != b.len() {
         return Err(HeaderFault::Token);
     }
-    Ok((seq, method))
+    Ok((seq as u32, ms, me))
 }
 
 impl fmt::Display for CSeq {

@@ -6,6 +6,7 @@
 //! `parse(print(m)) == m` for any message built from valid values (no CR/LF inside values).
 
 mod limits;
+mod lines;
 mod method;
 mod parse;
 mod print;
@@ -20,10 +21,14 @@ pub use types::{Message, Request, Response};
 
 /// Parses one complete stream frame (Content-Length mandatory, body exactly that long).
 pub(crate) fn parse_stream_frame(frame: bytes::Bytes, limits: &Limits) -> Result<Message, crate::error::ParseError> {
-    parse::parse(frame, limits, true).map(|(m, _)| m)
+    parse::parse(frame, limits, true)
 }
 
 #[cfg(test)]
 mod proptests;
+#[cfg(test)]
+mod reference;
+#[cfg(test)]
+mod reference_tests;
 #[cfg(test)]
 mod tests;

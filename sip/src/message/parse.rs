@@ -1,53 +1,20 @@
-//! Single-pass parser: one `memchr` per line, header fields stored as spans of the input.
+//! Single-pass parser: each head line is scanned once, 16 bytes at a time, for its `\n` and
+//! its first `:` ([`scan_line`]); header fields are stored as spans of the input.
 
 use bytes::Bytes;
-use memchr::memchr;
 
 use super::limits::Limits;
+use super::lines::{find_byte, next_nl, scan_line};
 use super::method::Method;
 use super::types::{Message, Request, Response};
 use crate::error::{HeaderFault, ParseError};
-use crate::header::scan::{is_ws, token_prefix_len, trim_bytes};
-use crate::header::values::parse_cseq_parts;
+use crate::header::scan::{is_token, is_ws, trim_bytes};
+use crate::header::values::parse_cseq_bytes;
 use crate::header::{Entry, HeaderName, Headers, Slot, Text};
-use crate::uri::{Scheme, Uri};
+use crate::uri::{Scheme, check_request_uri};
 
 fn span(s: usize, e: usize) -> Text {
     Text::Span(s as u32, e as u32)
-}
-
-/// Offsets of the trimmed slice `sub` (which lies within `data`).
-fn trimmed_span(data: &[u8], start: usize, end: usize) -> (usize, usize) {
-    let t = trim_bytes(&data[start..end]);
-    let s = t.as_ptr() as usize - data.as_ptr() as usize;
-    (s, s + t.len())
-}
-
-/// Line-end search. On x86-64 with AVX2 the searcher is built once per message and called
-/// directly, which skips `memchr::memchr`'s per-call dispatch (it matters for ~20 short lines).
-struct LineEnds {
-    #[cfg(target_arch = "x86_64")]
-    avx2: Option<memchr::arch::x86_64::avx2::memchr::One>,
-}
-
-impl LineEnds {
-    #[inline]
-    fn new() -> Self {
-        LineEnds {
-            #[cfg(target_arch = "x86_64")]
-            avx2: memchr::arch::x86_64::avx2::memchr::One::new(b'\n'),
-        }
-    }
-
-    /// Index of the first `\n` in `h`.
-    #[inline]
-    fn find(&self, h: &[u8]) -> Option<usize> {
-        #[cfg(target_arch = "x86_64")]
-        if let Some(f) = &self.avx2 {
-            return f.find(h);
-        }
-        memchr(b'\n', h)
-    }
 }
 
 enum Start {
@@ -56,7 +23,11 @@ enum Start {
 }
 
 fn parse_version(v: &[u8]) -> Result<(), ParseError> {
-    if v.eq_ignore_ascii_case(b"SIP/2.0") {
+    // `SIP/2.0`, letters in any case: OR-ing 0x20 folds exactly the three letter positions.
+    if let Some((head, tail)) = v.split_first_chunk::<4>()
+        && u32::from_le_bytes(*head) | 0x0020_2020 == u32::from_le_bytes(*b"sip/")
+        && tail == b"2.0"
+    {
         return Ok(());
     }
     // "SIP/x.y" with digits is a version we do not speak (505); anything else is malformed.
@@ -73,7 +44,7 @@ fn parse_version(v: &[u8]) -> Result<(), ParseError> {
 fn parse_start(data: &[u8], s: usize, e: usize, limits: &Limits) -> Result<Start, ParseError> {
     let line = &data[s..e];
     if line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"SIP/") {
-        let sp = memchr(b' ', line).ok_or(ParseError::MalformedStatusLine)?;
+        let sp = find_byte(line, b' ').ok_or(ParseError::MalformedStatusLine)?;
         parse_version(&line[..sp]).map_err(|e| match e {
             ParseError::BadVersion => e,
             _ => ParseError::MalformedStatusLine,
@@ -89,10 +60,10 @@ fn parse_start(data: &[u8], s: usize, e: usize, limits: &Limits) -> Result<Start
         let rs = (s + sp + 1 + 4).min(e);
         return Ok(Start::Response(code, rs, e));
     }
-    let sp1 = memchr(b' ', line).ok_or(ParseError::MalformedRequestLine)?;
+    let sp1 = find_byte(line, b' ').ok_or(ParseError::MalformedRequestLine)?;
     let method = Method::from_bytes(&line[..sp1]).ok_or(ParseError::MalformedMethod)?;
     let rest = &line[sp1 + 1..];
-    let sp2 = memchr(b' ', rest).ok_or(ParseError::MalformedRequestLine)?;
+    let sp2 = find_byte(rest, b' ').ok_or(ParseError::MalformedRequestLine)?;
     let uri = &rest[..sp2];
     if uri.is_empty() {
         return Err(ParseError::MalformedRequestLine);
@@ -104,16 +75,30 @@ fn parse_start(data: &[u8], s: usize, e: usize, limits: &Limits) -> Result<Start
             limit: limits.max_uri_len,
         });
     }
-    let uri_str = std::str::from_utf8(uri).map_err(|_| ParseError::MalformedRequestUri(crate::uri::UriError::Char))?;
-    let parsed = Uri::parse(uri_str).map_err(ParseError::MalformedRequestUri)?;
-    if parsed.scheme() == Scheme::Other {
+    let (scheme, has_headers) = check_request_uri(uri).map_err(ParseError::MalformedRequestUri)?;
+    if scheme == Scheme::Other {
         return Err(ParseError::UnsupportedUriScheme);
     }
-    if !parsed.headers_str().is_empty() {
+    if has_headers {
         return Err(ParseError::HeadersInRequestUri);
     }
     let us = s + sp1 + 1;
     Ok(Start::Request(method, us, us + uri.len()))
+}
+
+/// The usual CSeq of a request, `1*10DIGIT SP method` below 2^31 with the request's own
+/// method, which the general check ([`parse_cseq_bytes`] and the method compare) accepts too.
+/// `false` means "take the general path", not "invalid".
+#[inline]
+fn request_cseq_fast(start: &Start, v: &[u8]) -> bool {
+    let Start::Request(m, ..) = start else {
+        return false;
+    };
+    let digits = v.iter().take_while(|c| c.is_ascii_digit()).count();
+    if digits == 0 || digits > 10 || v.get(digits) != Some(&b' ') || &v[digits + 1..] != m.as_str().as_bytes() {
+        return false;
+    }
+    v[..digits].iter().fold(0u64, |a, &d| a * 10 + u64::from(d - b'0')) < 1 << 31
 }
 
 /// Indices of the fields the parser checks, first occurrence + count.
@@ -128,8 +113,8 @@ struct Seen {
 }
 
 /// Parses one message from `buf`. `stream`: Content-Length is mandatory and the body is exactly
-/// that long (trailing bytes belong to the next message); returns the bytes consumed.
-pub(crate) fn parse(buf: Bytes, limits: &Limits, stream: bool) -> Result<(Message, usize), ParseError> {
+/// that long; bytes after it are ignored (the caller frames the stream).
+pub(crate) fn parse(buf: Bytes, limits: &Limits, stream: bool) -> Result<Message, ParseError> {
     let data: &[u8] = &buf;
     let len = data.len();
     if len > limits.max_message_bytes && !stream {
@@ -145,11 +130,7 @@ pub(crate) fn parse(buf: Bytes, limits: &Limits, stream: bool) -> Result<(Messag
     if pos == len {
         return Err(ParseError::Empty);
     }
-    let lines = LineEnds::new();
-    let nl = lines
-        .find(&data[pos..])
-        .map(|i| pos + i)
-        .ok_or(ParseError::Incomplete)?;
+    let nl = next_nl(data, pos).ok_or(ParseError::Incomplete)?;
     let le = if nl > pos && data[nl - 1] == b'\r' { nl - 1 } else { nl };
     let start = parse_start(data, pos, le, limits)?;
     pos = nl + 1;
@@ -159,8 +140,7 @@ pub(crate) fn parse(buf: Bytes, limits: &Limits, stream: bool) -> Result<(Messag
     let mut ext: Vec<Text> = Vec::new();
     let mut seen = Seen::default();
     loop {
-        let rel = lines.find(&data[pos..]).ok_or(ParseError::Incomplete)?;
-        let nl = pos + rel;
+        let (nl, colon) = scan_line(data, pos).ok_or(ParseError::Incomplete)?;
         let le = if nl > pos && data[nl - 1] == b'\r' { nl - 1 } else { nl };
         if le == pos {
             pos = nl + 1;
@@ -169,26 +149,25 @@ pub(crate) fn parse(buf: Bytes, limits: &Limits, stream: bool) -> Result<(Messag
         if is_ws(data[pos]) {
             return Err(ParseError::MalformedHeaderLine);
         }
-        // Field name: a token, optional SP/HTAB, then ':' (scanned inline over the line slice:
-        // names are short, and slice iteration needs no per-byte bounds checks).
-        let line = &data[pos..le];
-        let name_len = token_prefix_len(line);
-        let mut colon = name_len;
-        while colon < line.len() && is_ws(line[colon]) {
-            colon += 1;
+        // Field name: a token, optional SP/HTAB, then ':'. Token characters exclude ':' and
+        // white space, so that is "the text before the first ':', right-trimmed, is a token".
+        // A known name is a token by construction; only unknown ones are checked bytewise.
+        let colon = colon.ok_or(ParseError::MalformedHeaderLine)?;
+        let mut name_end = colon;
+        while name_end > pos && is_ws(data[name_end - 1]) {
+            name_end -= 1;
         }
-        if name_len == 0 || colon >= line.len() || line[colon] != b':' {
+        let name = &data[pos..name_end];
+        let kind = HeaderName::from_bytes(name);
+        if kind == HeaderName::Other && !is_token(name) {
             return Err(ParseError::MalformedHeaderLine);
         }
-        let name = &line[..name_len];
-        let colon = pos + colon;
         let mut next = nl + 1;
         let value = if next < len && is_ws(data[next]) {
             // Folded: unfold into an owned value, continuation lines joined by one SP.
             let mut v = trim_bytes(&data[colon + 1..le]).to_vec();
             while next < len && is_ws(data[next]) {
-                let rel = lines.find(&data[next..]).ok_or(ParseError::Incomplete)?;
-                let nl2 = next + rel;
+                let nl2 = next_nl(data, next).ok_or(ParseError::Incomplete)?;
                 let le2 = if data[nl2 - 1] == b'\r' { nl2 - 1 } else { nl2 };
                 let cont = trim_bytes(&data[next..le2]);
                 if !cont.is_empty() {
@@ -207,7 +186,14 @@ pub(crate) fn parse(buf: Bytes, limits: &Limits, stream: bool) -> Result<(Messag
             ext.push(Text::Owned(Bytes::from(v)));
             Slot::Ext((ext.len() - 1) as u32)
         } else {
-            let (vs, ve) = trimmed_span(data, colon + 1, le);
+            let mut vs = colon + 1;
+            while vs < le && is_ws(data[vs]) {
+                vs += 1;
+            }
+            let mut ve = le;
+            while ve > vs && is_ws(data[ve - 1]) {
+                ve -= 1;
+            }
             Slot::Span(vs as u32, ve as u32)
         };
         if next - pos > limits.max_header_line {
@@ -215,7 +201,6 @@ pub(crate) fn parse(buf: Bytes, limits: &Limits, stream: bool) -> Result<(Messag
                 limit: limits.max_header_line,
             });
         }
-        let kind = HeaderName::from_bytes(name);
         let idx = entries.len();
         match kind {
             HeaderName::Via => seen.via += 1,
@@ -228,7 +213,7 @@ pub(crate) fn parse(buf: Bytes, limits: &Limits, stream: bool) -> Result<(Messag
         }
         entries.push(Entry {
             name: kind,
-            raw_name: Slot::Span(pos as u32, (pos + name.len()) as u32),
+            raw_name: Slot::Span(pos as u32, name_end as u32),
             value,
         });
         if entries.len() > limits.max_headers {
@@ -265,13 +250,16 @@ pub(crate) fn parse(buf: Bytes, limits: &Limits, stream: bool) -> Result<(Messag
         Slot::Ext(i) => ext[i as usize].resolve(&buf),
     };
     let cseq_value = resolve(entries[seen.cseq.1].value);
-    let cseq_str =
-        std::str::from_utf8(cseq_value).map_err(|_| ParseError::header(HeaderName::CSeq, HeaderFault::Utf8))?;
-    let (_, cseq_method) = parse_cseq_parts(cseq_str).map_err(|f| ParseError::header(HeaderName::CSeq, f))?;
-    if let Start::Request(m, ..) = &start
-        && m.as_str() != cseq_method
-    {
-        return Err(ParseError::CSeqMethodMismatch);
+    if !request_cseq_fast(&start, cseq_value) {
+        if !cseq_value.is_ascii() && std::str::from_utf8(cseq_value).is_err() {
+            return Err(ParseError::header(HeaderName::CSeq, HeaderFault::Utf8));
+        }
+        let (_, ms, me) = parse_cseq_bytes(cseq_value).map_err(|f| ParseError::header(HeaderName::CSeq, f))?;
+        if let Start::Request(m, ..) = &start
+            && m.as_str().as_bytes() != &cseq_value[ms..me]
+        {
+            return Err(ParseError::CSeqMethodMismatch);
+        }
     }
 
     let available = len - body_start;
@@ -322,5 +310,5 @@ pub(crate) fn parse(buf: Bytes, limits: &Limits, stream: bool) -> Result<(Messag
             body,
         }),
     };
-    Ok((msg, consumed))
+    Ok(msg)
 }

@@ -211,7 +211,7 @@ impl Message {
 
     /// [`Message::parse`] with explicit limits.
     pub fn parse_with(buf: impl Into<Bytes>, limits: &Limits) -> Result<Message, ParseError> {
-        super::parse::parse(buf.into(), limits, false).map(|(m, _)| m)
+        super::parse::parse(buf.into(), limits, false)
     }
 
     /// Parses and then validates every well-known header field ([`Message::validate`]).
