@@ -1,12 +1,13 @@
 //! `cxb dataplane`: run the SIP/RTP engine (one pinned shard per core) until SIGINT/SIGTERM.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
 use cxb_dataplane::engine::{Dataplane, DataplaneConfig};
+use cxb_dataplane::recording::Storage;
 use cxb_model::{BotConfig, DataplaneSnapshot, RoutingTable};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -50,6 +51,17 @@ pub struct Args {
     /// Answer delay after ringing, in ms, for bots that do not set one.
     #[arg(long, default_value_t = 300)]
     pub answer_delay_ms: u64,
+    /// Where recordings go: a path or `file:///path` (default `<data-dir>/recordings`), or
+    /// `s3://bucket/prefix` (staged in `<data-dir>/recordings`; endpoint, region and credentials
+    /// from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    /// AWS_ALLOW_HTTP=true for a plain-HTTP endpoint).
+    #[arg(long, value_parser = check_recordings)]
+    pub recordings: Option<String>,
+}
+
+fn check_recordings(s: &str) -> Result<String, String> {
+    Storage::from_url(s, Path::new("")).map_err(|e| e.to_string())?;
+    Ok(s.to_owned())
 }
 
 fn parse_range(s: &str) -> Result<(u16, u16), String> {
@@ -81,6 +93,14 @@ pub fn config(args: &Args) -> DataplaneConfig {
         c.fleet_path = f.clone();
     }
     c.default_answer_delay = Duration::from_millis(args.answer_delay_ms);
+    // Checked by clap already; an invalid value keeps the default.
+    if let Some(Ok(s)) = args
+        .recordings
+        .as_deref()
+        .map(|u| Storage::from_url(u, &args.data_dir.join("recordings")))
+    {
+        c.recordings = s;
+    }
     c
 }
 
@@ -112,9 +132,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let routing = routing(&args)?;
     let shards = cfg.shards;
     let (sip, http, fleet) = (cfg.sip_bind, cfg.http_bind, cfg.fleet_path.clone());
+    let recordings = cfg.recordings.to_string();
     let dp = Dataplane::start(cfg, routing).context("dataplane failed to start")?;
     println!(
-        "cxb dataplane: {shards} shard(s); SIP udp+tcp {sip}; HTTP {http}; fleet {}",
+        "cxb dataplane: {shards} shard(s); SIP udp+tcp {sip}; HTTP {http}; fleet {}; recordings {recordings}",
         fleet.display()
     );
     wait_for_signal();

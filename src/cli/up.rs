@@ -63,6 +63,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         internal_secret: Some(secret),
         fleet: None,
         answer_delay_ms: 300,
+        recordings: None,
     };
     let cfg = dataplane::config(&dp_args);
     let routing = dataplane::routing(&dp_args)?;

@@ -24,6 +24,8 @@ pub struct DataplaneConfig {
     pub calls_per_shard: u32,
     /// Data directory: recordings, record spool.
     pub data_dir: PathBuf,
+    /// Where recordings go (default: local files under `<data_dir>/recordings`).
+    pub recordings: crate::recording::Storage,
     /// Bots and DID mappings (JSON `DataplaneSnapshot`); `None` = the embedded demo bot.
     pub bots_file: Option<PathBuf>,
     /// Control base URL for call records (`None` = records stay in the spool).
@@ -51,6 +53,9 @@ impl DataplaneConfig {
             http_bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 8081)),
             calls_per_shard: 2000,
             fleet_path: PathBuf::from(format!("/dev/shm/cxb-fleet-{}", std::process::id())),
+            recordings: crate::recording::Storage::Local {
+                root: data_dir.join("recordings"),
+            },
             data_dir,
             bots_file: None,
             control_url: None,

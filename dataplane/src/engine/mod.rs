@@ -143,7 +143,7 @@ impl Dataplane {
             cfg.control_url.clone(),
             cfg.internal_secret.clone(),
         ))?;
-        let recorder = RecorderService::start(cfg.data_dir.join("recordings"))?;
+        let recorder = RecorderService::with_storage(cfg.recordings.clone())?;
         let (txs, rxs): (Vec<_>, Vec<_>) = (0..n).map(|_| mpsc::unbounded_channel()).unzip();
         let handle = RoutingHandle::new(routing);
         let shared = Arc::new(Shared {

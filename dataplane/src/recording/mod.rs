@@ -4,23 +4,33 @@
 //! A shard [`RecorderService::open`]s a [`RecordingHandle`] per call and pushes each tick's
 //! caller and bot frames with [`RecordingHandle::push_stereo`] (an `rtrb` ring: never blocks;
 //! when the writer falls behind, frames are dropped and counted). [`RecordingHandle::finish`]
-//! hands back a [`RecordingDone`] to poll for the [`RecordingInfo`] (bytes, duration) once the
-//! writer has finalized `root/<recording_key>.wav`.
+//! hands back a [`RecordingDone`] to poll for the [`RecordingInfo`] (bytes, duration, where it
+//! ended up) once the recording is stored.
 //!
-//! Files go through a [`Storage`]; only local files exist now. An object-store variant (S3)
-//! would upload the finalized file in [`Storage::commit`], on the writer thread.
+//! The writer always finalizes a local file first (`<key>.wav.part`, renamed to `<key>.wav`
+//! when complete). With [`Storage::Local`] that file is the recording. With [`Storage::S3`] the
+//! writer hands it to an uploader thread that PUTs it as `<prefix>/<key>.wav`, retrying with
+//! capped backoff, and deletes the local copy once the upload is confirmed; WAVs still in the
+//! staging directory at start (a crash, or an outage at shutdown) are uploaded again.
 
 #[cfg(test)]
+mod s3_tests;
+mod storage;
+#[cfg(test)]
 mod tests;
+mod upload;
 mod writer;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 use rtrb::{Producer, RingBuffer};
 
+pub use storage::{RecordingLocation, S3Target, Storage};
 use writer::Command;
 
 /// Ring capacity per recording: 2 s of stereo audio at 48 kHz (the writer drains every 20 ms).
@@ -50,32 +60,27 @@ pub enum RecordingError {
     /// The WAV writer failed.
     #[error("wav: {0}")]
     Wav(#[from] hound::Error),
-}
-
-/// Where finished recordings go.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Storage {
-    /// Files under a root directory: `root/<key>.wav`.
-    Local {
-        /// The root directory.
-        root: PathBuf,
+    /// A `--recordings` URL is not one we understand.
+    #[error("invalid recordings URL: {reason}")]
+    InvalidUrl {
+        /// What is wrong with it.
+        reason: &'static str,
     },
-}
-
-impl Storage {
-    /// The local file a recording is written to.
-    pub fn local_path(&self, key: &str) -> PathBuf {
-        match self {
-            Storage::Local { root } => root.join(format!("{key}.wav")),
-        }
-    }
-
-    /// Makes a finalized local file durable in the store (nothing to do for local storage).
-    pub fn commit(&self, _key: &str, _path: &Path) -> Result<(), RecordingError> {
-        match self {
-            Storage::Local { .. } => Ok(()),
-        }
-    }
+    /// The object store rejected a configuration or a request.
+    #[error("object store: {0}")]
+    ObjectStore(#[from] object_store::Error),
+    /// An object name could not be formed.
+    #[error("object name: {0}")]
+    ObjectName(#[from] object_store::path::Error),
+    /// The upload had not succeeded when the service stopped; the file stays in the staging
+    /// directory and is uploaded at the next start.
+    #[error("upload of recording {key} failed (kept for the next start): {source}")]
+    Upload {
+        /// The recording key.
+        key: String,
+        /// The last attempt's error.
+        source: Box<RecordingError>,
+    },
 }
 
 /// Checks that a key is a relative path of plain segments (`2026/11/21/<session_id>`).
@@ -103,8 +108,10 @@ pub fn validate_key(key: &str) -> Result<(), RecordingError> {
 pub struct RecordingInfo {
     /// The key it was opened with.
     pub key: String,
-    /// The file written.
+    /// The local file written (with S3, the staging file, removed once uploaded).
     pub path: PathBuf,
+    /// Where the recording is stored: the local file, or `s3://bucket/prefix/key.wav`.
+    pub location: RecordingLocation,
     /// File size in bytes.
     pub bytes: u64,
     /// Stereo frames written.
@@ -122,26 +129,62 @@ pub struct RecorderService {
     tx: Sender<Command>,
     storage: Storage,
     thread: Option<JoinHandle<()>>,
+    uploader: Option<JoinHandle<()>>,
+    uploads: Arc<AtomicUsize>,
     next_id: std::sync::atomic::AtomicU64,
 }
 
 impl RecorderService {
     /// Starts the writer thread for local files under `root` (created if missing).
     pub fn start(root: impl Into<PathBuf>) -> Result<RecorderService, RecordingError> {
-        let root = root.into();
-        std::fs::create_dir_all(&root)?;
-        let storage = Storage::Local { root };
+        RecorderService::with_storage(Storage::Local { root: root.into() })
+    }
+
+    /// Starts the writer thread (and for S3 the uploader, which first queues the WAVs left
+    /// in the staging directory) for `storage`.
+    pub fn with_storage(storage: Storage) -> Result<RecorderService, RecordingError> {
+        std::fs::create_dir_all(storage.local_root())?;
+        let uploads = Arc::new(AtomicUsize::new(0));
+        let uploader = match &storage {
+            Storage::Local { .. } => None,
+            Storage::S3(target) => {
+                let up = upload::spawn(target.clone(), uploads.clone())?;
+                for (key, path) in storage::staged(&target.staging) {
+                    uploads.fetch_add(1, Ordering::Relaxed);
+                    let job = upload::Job {
+                        key,
+                        path,
+                        info: None,
+                        done: None,
+                    };
+                    let _ = up.tx.send(job);
+                }
+                Some(up)
+            }
+        };
         let (tx, rx) = crossbeam_channel::unbounded();
         let st = storage.clone();
+        let (up_tx, up_thread) = match uploader {
+            Some(u) => (Some(u.tx), Some(u.thread)),
+            None => (None, None),
+        };
+        let pending = uploads.clone();
         let thread = std::thread::Builder::new()
             .name("cxb-recorder".into())
-            .spawn(move || writer::run(&st, &rx))?;
+            .spawn(move || writer::run(&st, &rx, up_tx.as_ref(), &pending))?;
         Ok(RecorderService {
             tx,
             storage,
             thread: Some(thread),
+            uploader: up_thread,
+            uploads,
             next_id: std::sync::atomic::AtomicU64::new(1),
         })
+    }
+
+    /// Uploads queued or in flight (always 0 for local storage).
+    pub fn uploads_pending(&self) -> usize {
+        self.uploads.load(Ordering::Relaxed)
     }
 
     /// The storage recordings go to.
@@ -182,6 +225,10 @@ impl Drop for RecorderService {
     fn drop(&mut self) {
         let _ = self.tx.send(Command::Shutdown);
         if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        // The writer dropped the uploader's queue: pending uploads get one last attempt.
+        if let Some(t) = self.uploader.take() {
             let _ = t.join();
         }
     }

@@ -62,6 +62,12 @@ fn writes_a_stereo_wav_of_the_right_length() {
     assert_eq!(info.duration, Duration::from_secs(3));
     assert_eq!(info.bytes, 44 + 150 * 320 * 4);
     assert_eq!(info.path, root.join("2026/11/21/session-1.wav"));
+    assert_eq!(info.location, RecordingLocation::Local(info.path.clone()));
+    assert_eq!(info.location.to_string(), info.path.display().to_string());
+    assert!(
+        !root.join("2026/11/21/session-1.wav.part").exists(),
+        "renamed into place"
+    );
     let mut r = hound::WavReader::open(&info.path).unwrap();
     let spec = r.spec();
     assert_eq!((spec.channels, spec.sample_rate, spec.bits_per_sample), (2, 16_000, 16));
@@ -79,6 +85,12 @@ fn dropped_handle_and_service_shutdown_finalize_files() {
     let svc = RecorderService::start(&root).unwrap();
     let mut h = svc.open("a/b", 8000).unwrap();
     h.push_stereo(&[1; 160], &[2; 160]);
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(
+        root.join("a/b.wav.part").exists(),
+        "written under .part until finalized"
+    );
+    assert!(!root.join("a/b.wav").exists());
     drop(h);
     let mut h2 = svc.open("c", 8000).unwrap();
     h2.push_stereo(&[1; 160], &[2; 160]);

@@ -254,6 +254,7 @@ impl HeaderName {
     }
 
     /// Decodes a field name (case-insensitive; compact forms map to the full name).
+    #[inline(always)]
     pub fn from_bytes(name: &[u8]) -> HeaderName {
         let Some(&first) = name.first() else {
             return HeaderName::Other;

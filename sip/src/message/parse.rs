@@ -94,11 +94,20 @@ fn request_cseq_fast(start: &Start, v: &[u8]) -> bool {
     let Start::Request(m, ..) = start else {
         return false;
     };
-    let digits = v.iter().take_while(|c| c.is_ascii_digit()).count();
-    if digits == 0 || digits > 10 || v.get(digits) != Some(&b' ') || &v[digits + 1..] != m.as_str().as_bytes() {
-        return false;
+    // Digits, value and count in one pass; an eleventh digit is already too many.
+    let mut n = 0u64;
+    let mut i = 0;
+    while let Some(&d) = v.get(i)
+        && d.is_ascii_digit()
+    {
+        if i == 10 {
+            return false;
+        }
+        n = n * 10 + u64::from(d - b'0');
+        i += 1;
     }
-    v[..digits].iter().fold(0u64, |a, &d| a * 10 + u64::from(d - b'0')) < 1 << 31
+    let want = m.as_str().as_bytes();
+    i > 0 && n < 1 << 31 && v.get(i) == Some(&b' ') && v.get(i + 1..) == Some(want)
 }
 
 /// Indices of the fields the parser checks, first occurrence + count.
@@ -139,6 +148,7 @@ pub(crate) fn parse(buf: Bytes, limits: &Limits, stream: bool) -> Result<Message
     let mut entries: Vec<Entry> = Vec::with_capacity(24);
     let mut ext: Vec<Text> = Vec::new();
     let mut seen = Seen::default();
+    let first = pos;
     loop {
         let (nl, colon) = scan_line(data, pos).ok_or(ParseError::Incomplete)?;
         let le = if nl > pos && data[nl - 1] == b'\r' { nl - 1 } else { nl };
@@ -146,7 +156,8 @@ pub(crate) fn parse(buf: Bytes, limits: &Limits, stream: bool) -> Result<Message
             pos = nl + 1;
             break;
         }
-        if is_ws(data[pos]) {
+        // A later line never starts with white space: that would have been a fold of the one before.
+        if pos == first && is_ws(data[pos]) {
             return Err(ParseError::MalformedHeaderLine);
         }
         // Field name: a token, optional SP/HTAB, then ':'. Token characters exclude ':' and
@@ -186,13 +197,20 @@ pub(crate) fn parse(buf: Bytes, limits: &Limits, stream: bool) -> Result<Message
             ext.push(Text::Owned(Bytes::from(v)));
             Slot::Ext((ext.len() - 1) as u32)
         } else {
-            let mut vs = colon + 1;
-            while vs < le && is_ws(data[vs]) {
+            // Usual shape: one SP after the colon, none before the line end.
+            let (mut vs, mut ve) = (colon + 1, le);
+            if let [b' ', c, .., z] = data[vs..ve]
+                && !is_ws(c)
+                && !is_ws(z)
+            {
                 vs += 1;
-            }
-            let mut ve = le;
-            while ve > vs && is_ws(data[ve - 1]) {
-                ve -= 1;
+            } else {
+                while vs < le && is_ws(data[vs]) {
+                    vs += 1;
+                }
+                while ve > vs && is_ws(data[ve - 1]) {
+                    ve -= 1;
+                }
             }
             Slot::Span(vs as u32, ve as u32)
         };
@@ -264,7 +282,13 @@ pub(crate) fn parse(buf: Bytes, limits: &Limits, stream: bool) -> Result<Message
 
     let available = len - body_start;
     let body_len = if seen.content_length.0 == 1 {
-        let v = trim_bytes(resolve(entries[seen.content_length.1].value));
+        let v = resolve(entries[seen.content_length.1].value);
+        // Spans are already trimmed of SP/HTAB; only stray CR/LF could be left to trim.
+        let v = match v {
+            [a, .., z] if a.is_ascii_digit() && z.is_ascii_digit() => v,
+            [a] if a.is_ascii_digit() => v,
+            _ => trim_bytes(v),
+        };
         if v.is_empty() || v.len() > 10 || !v.iter().all(u8::is_ascii_digit) {
             return Err(ParseError::header(HeaderName::ContentLength, HeaderFault::Number));
         }

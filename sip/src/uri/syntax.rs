@@ -146,6 +146,7 @@ pub(super) struct Parts {
 }
 
 /// Validates a URI and locates its parts (the definition of the syntax [`Uri::parse`] accepts).
+#[inline(always)]
 pub(super) fn parse_parts(b: &[u8]) -> Result<Parts, UriError> {
     if b.is_empty() {
         return Err(UriError::Empty);
@@ -303,6 +304,7 @@ fn parse_sip(b: &[u8], rest: usize, p: &mut Parts) -> Result<(), UriError> {
 }
 
 /// `[;params][?headers]` from `b[i..]` up to the end.
+#[inline(always)]
 fn parse_tail(b: &[u8], mut i: usize, p: &mut Parts) -> Result<(), UriError> {
     if b.get(i) == Some(&b';') {
         // One pass when the parameters are clean up to '?' or the end ('?' is not in PARAM).
