@@ -49,6 +49,14 @@ enum SipCommand {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // Diagnostics to stderr: warnings and errors by default, `RUST_LOG` to change.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let result = match cli.command {
         Command::Up(args) => cli::up::run(args),
         Command::Dataplane(args) => cli::dataplane::run(args),
