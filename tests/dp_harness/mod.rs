@@ -21,6 +21,7 @@ pub struct Dp {
     /// Data directory (spool, recordings).
     pub dir: PathBuf,
     bots: String,
+    name: String,
 }
 
 impl Dp {
@@ -60,7 +61,7 @@ impl Dp {
             .arg("--data-dir")
             .arg(&dir)
             .arg("--fleet")
-            .arg(format!("/dev/shm/cxb-test-{name}-{}", std::process::id()))
+            .arg(Dp::fleet_path(name))
             .args(["--internal-secret", "test-secret-0123456789"])
             .args(extra)
             .stdin(Stdio::null())
@@ -74,6 +75,7 @@ impl Dp {
             http,
             dir,
             bots: bots_json.to_owned(),
+            name: name.to_owned(),
         };
         dp.wait_ready();
         dp
@@ -166,6 +168,10 @@ impl Dp {
         (status.is_some_and(|s| s.success()), errors)
     }
 
+    fn fleet_path(name: &str) -> String {
+        format!("/dev/shm/cxb-test-{name}-{}", std::process::id())
+    }
+
     /// `ws://` URL of `path` on the internal HTTP port.
     pub fn url(&self, path: &str) -> String {
         format!("ws://127.0.0.1:{}{path}", self.http)
@@ -199,5 +205,7 @@ impl Dp {
 impl Drop for Dp {
     fn drop(&mut self) {
         self.stop();
+        // A killed dataplane cannot remove its shared-memory file.
+        let _ = std::fs::remove_file(Dp::fleet_path(&self.name));
     }
 }
