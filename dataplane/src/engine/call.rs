@@ -134,14 +134,7 @@ impl Call {
         r.to_number = nonempty(&self.to_number);
         r.answered_at = self.answered_at;
         r.variables = self.variables.clone();
-        r.service_errors.push(ServiceError {
-            service: ServiceKind::Other,
-            stage: "dataplane".into(),
-            at_ms: self.at_ms(),
-            fatal: true,
-            message: "the dataplane stopped during the call".into(),
-        });
-        r.finish(Timestamp::now(), DisconnectedBy::Error);
+        crate::records::mark_interrupted(&mut r, self.at_ms());
         r
     }
 

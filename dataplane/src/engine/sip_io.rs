@@ -30,37 +30,49 @@ pub enum SipIoError {
     },
 }
 
-/// A UDP socket bound with `SO_REUSEPORT` (every shard binds the same SIP address).
-pub fn bind_udp_reuseport(addr: SocketAddr) -> Result<std::net::UdpSocket, SipIoError> {
-    let err = |error| SipIoError::Bind {
-        transport: "udp",
-        addr,
-        error,
+/// A non-blocking socket bound to `addr` with `SO_REUSEPORT` (every shard binds the same address);
+/// stream sockets are listening.
+pub fn bind_reuseport(addr: SocketAddr, ty: Type) -> std::io::Result<Socket> {
+    let protocol = if ty == Type::DGRAM {
+        Protocol::UDP
+    } else {
+        Protocol::TCP
     };
-    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP)).map_err(err)?;
-    s.set_reuse_address(true).map_err(err)?;
-    s.set_reuse_port(true).map_err(err)?;
-    let _ = s.set_recv_buffer_size(4 << 20);
-    let _ = s.set_send_buffer_size(4 << 20);
-    s.bind(&addr.into()).map_err(err)?;
-    s.set_nonblocking(true).map_err(err)?;
-    Ok(s.into())
+    let s = Socket::new(Domain::for_address(addr), ty, Some(protocol))?;
+    s.set_reuse_address(true)?;
+    s.set_reuse_port(true)?;
+    if ty == Type::DGRAM {
+        let _ = s.set_recv_buffer_size(4 << 20);
+        let _ = s.set_send_buffer_size(4 << 20);
+    }
+    s.bind(&addr.into())?;
+    if ty == Type::STREAM {
+        s.listen(1024)?;
+    }
+    s.set_nonblocking(true)?;
+    Ok(s)
 }
 
-/// A TCP listener bound with `SO_REUSEPORT`.
+/// The SIP UDP socket of a shard.
+pub fn bind_udp_reuseport(addr: SocketAddr) -> Result<std::net::UdpSocket, SipIoError> {
+    bind_reuseport(addr, Type::DGRAM)
+        .map(Into::into)
+        .map_err(|error| SipIoError::Bind {
+            transport: "udp",
+            addr,
+            error,
+        })
+}
+
+/// The SIP TCP listener of a shard.
 pub fn bind_tcp_reuseport(addr: SocketAddr) -> Result<std::net::TcpListener, SipIoError> {
-    let err = |error| SipIoError::Bind {
-        transport: "tcp",
-        addr,
-        error,
-    };
-    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).map_err(err)?;
-    s.set_reuse_address(true).map_err(err)?;
-    s.set_reuse_port(true).map_err(err)?;
-    s.bind(&addr.into()).map_err(err)?;
-    s.listen(1024).map_err(err)?;
-    s.set_nonblocking(true).map_err(err)?;
-    Ok(s.into())
+    bind_reuseport(addr, Type::STREAM)
+        .map(Into::into)
+        .map_err(|error| SipIoError::Bind {
+            transport: "tcp",
+            addr,
+            error,
+        })
 }
 
 /// Open TCP connections by peer address, shared by the shards (signalling only, never media):

@@ -6,10 +6,9 @@ use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use cxb_model::DialRequest;
-use serde_json::json;
 use tokio::sync::oneshot;
 
-use super::{Http, auth};
+use super::{Http, auth, error, unprocessable};
 use crate::engine::{DialError, ShardMsg};
 
 /// Places an outbound call: 202 with `{session_id, shard}`, 401, 404 (unknown bot), 422 naming
@@ -54,16 +53,4 @@ fn least_loaded(h: &Http) -> usize {
         .map(|s| s.index as usize)
         .filter(|&i| i < h.shared.peers.len())
         .unwrap_or(h.shard)
-}
-
-fn unprocessable(field: &str, message: &str) -> Response {
-    (
-        StatusCode::UNPROCESSABLE_ENTITY,
-        Json(json!({ "error": "validation failed", "field": field, "message": message })),
-    )
-        .into_response()
-}
-
-fn error(status: StatusCode, message: &str) -> Response {
-    (status, Json(json!({ "error": message }))).into_response()
 }

@@ -18,7 +18,6 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::engine::Shared;
 
@@ -54,18 +53,27 @@ pub fn router(state: Http) -> Router {
 
 /// Binds the HTTP address with `SO_REUSEPORT` (one listener per shard).
 pub fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
-    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    s.set_reuse_address(true)?;
-    s.set_reuse_port(true)?;
-    s.bind(&addr.into())?;
-    s.listen(1024)?;
-    s.set_nonblocking(true)?;
+    let s = crate::engine::sip_io::bind_reuseport(addr, socket2::Type::STREAM)?;
     tokio::net::TcpListener::from_std(s.into())
 }
 
 /// Serves `router` on `listener` until the task is dropped.
 pub async fn serve(listener: tokio::net::TcpListener, state: Http) {
     let _ = axum::serve(listener, router(state)).await;
+}
+
+/// 422 naming the offending field.
+fn unprocessable(field: &str, message: &str) -> axum::response::Response {
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        axum::Json(serde_json::json!({ "error": "validation failed", "field": field, "message": message })),
+    )
+        .into_response()
+}
+
+/// Any other error status with a JSON reason.
+fn error(status: StatusCode, message: &str) -> axum::response::Response {
+    (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
 }
 
 async fn healthz() -> &'static str {

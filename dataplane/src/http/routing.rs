@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use cxb_model::{DataplaneSnapshot, RoutingTable, SnapshotError};
 use serde_json::json;
 
-use super::{Http, auth};
+use super::{Http, auth, unprocessable};
 
 /// 200 with the counts, 401, or 422 naming the offending field (`bots[2].active_hours.time_zone`).
 pub async fn put(
@@ -22,7 +22,7 @@ pub async fn put(
     }
     let snapshot = match body {
         Ok(Json(s)) => s,
-        Err(e) => return unprocessable("body".into(), e.body_text()),
+        Err(e) => return unprocessable("body", &e.body_text()),
     };
     let (bots, dids) = (snapshot.bots.len(), snapshot.dids.len());
     match RoutingTable::new(snapshot) {
@@ -37,15 +37,7 @@ pub async fn put(
                 SnapshotError::DuplicateBot { .. } => "bots".into(),
                 _ => "dids".into(),
             };
-            unprocessable(field, e.to_string())
+            unprocessable(&field, &e.to_string())
         }
     }
-}
-
-fn unprocessable(field: String, message: String) -> Response {
-    (
-        StatusCode::UNPROCESSABLE_ENTITY,
-        Json(json!({ "error": "validation failed", "field": field, "message": message })),
-    )
-        .into_response()
 }

@@ -181,6 +181,19 @@ impl Stats {
     }
 }
 
+/// Ends `record` as a call the dataplane stopped during (`error`, with a fatal service error at
+/// `at_ms`): the provisional record journalled by [`RecordSink::begin`].
+pub fn mark_interrupted(record: &mut CallRecord, at_ms: u64) {
+    record.service_errors.push(cxb_model::record::ServiceError {
+        service: cxb_model::record::ServiceKind::Other,
+        stage: "dataplane".into(),
+        at_ms,
+        fatal: true,
+        message: "the dataplane stopped during the call".into(),
+    });
+    record.finish(cxb_model::Timestamp::now(), cxb_model::DisconnectedBy::Error);
+}
+
 /// Where provisional records of calls in progress live: beside the spool, `<spool_dir>.active`.
 pub fn active_dir(spool_dir: &Path) -> PathBuf {
     let mut name = spool_dir

@@ -11,6 +11,7 @@ mod method;
 mod parse;
 mod print;
 mod reply;
+pub mod samples;
 mod types;
 mod validate;
 

@@ -431,14 +431,7 @@ impl Session {
     fn provisional_record(&self) -> CallRecord {
         let mut r = self.record_head();
         r.variables = self.variables.clone();
-        r.service_errors.push(ServiceError {
-            service: ServiceKind::Other,
-            stage: "dataplane".into(),
-            at_ms: self.at_ms(),
-            fatal: true,
-            message: "the dataplane stopped during the call".into(),
-        });
-        r.finish(Timestamp::now(), DisconnectedBy::Error);
+        crate::records::mark_interrupted(&mut r, self.at_ms());
         r
     }
 
