@@ -5,3 +5,5 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cxb/target}"
 export CXB_PYTHON="${CXB_PYTHON:-/usr/bin/python3}"
 # moto's S3-compatible server (installed by scripts/bootstrap) for the recording upload tests.
 export CXB_MOTO_SERVER="${CXB_MOTO_SERVER:-${XDG_CACHE_HOME:-$HOME/.cache}/cxb/venv/bin/moto_server}"
+# schemathesis (installed by scripts/bootstrap) for the control API fuzz test.
+export CXB_SCHEMATHESIS="${CXB_SCHEMATHESIS:-${XDG_CACHE_HOME:-$HOME/.cache}/cxb/venv/bin/schemathesis}"

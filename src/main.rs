@@ -21,8 +21,14 @@ enum Command {
     Up(cli::up::Args),
     /// Run the SIP/RTP dataplane (one pinned shard per core).
     Dataplane(cli::dataplane::Args),
+    /// Run the control process: REST API, storage, auth, post-call analysis, CRM push.
+    Control(cli::control::Args),
     /// Call a SIP URI: play a WAV file, record the answer, hang up after N seconds.
     Call(cli::call::Args),
+    /// Load generator: N concurrent calls (SIP or WebSocket) against a dataplane, measured.
+    Load(cli::load::Args),
+    /// Re-run a recorded call's turn-taking under new bot settings; compare old vs new.
+    Replay(cli::replay::Args),
     /// Signal-processing tools (VAD, resampler, jitter buffer simulation).
     #[command(subcommand)]
     Dsp(DspCommand),
@@ -39,6 +45,8 @@ enum DspCommand {
     Resample(cli::dsp_resample::Args),
     /// Run a simulated impaired network trace through the jitter buffer and report.
     Jitter(cli::dsp_jitter::Args),
+    /// Answering-machine detection over WAV files, scored against labels.csv when present.
+    Amd(cli::dsp_amd::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -60,10 +68,14 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Up(args) => cli::up::run(args),
         Command::Dataplane(args) => cli::dataplane::run(args),
+        Command::Control(args) => cli::control::run(args),
         Command::Call(args) => cli::call::run(args),
+        Command::Load(args) => cli::load::run(args),
+        Command::Replay(args) => cli::replay::run(args),
         Command::Dsp(DspCommand::Vad(args)) => cli::dsp_vad::run(args),
         Command::Dsp(DspCommand::Resample(args)) => cli::dsp_resample::run(args),
         Command::Dsp(DspCommand::Jitter(args)) => cli::dsp_jitter::run(args),
+        Command::Dsp(DspCommand::Amd(args)) => cli::dsp_amd::run(args),
         Command::Sip(SipCommand::Parse(args)) => cli::sip_parse::run(args),
     };
     match result {

@@ -8,12 +8,14 @@
 //! once at construction and are property-tested against the scalar one.
 #![deny(unsafe_code)]
 
+pub mod amd;
 pub mod dtmf;
 pub mod echo;
 pub mod g711;
 pub mod g722;
 pub mod goertzel;
 pub mod jitter;
+pub mod level;
 pub mod opus;
 pub mod plc;
 pub mod resample;

@@ -7,6 +7,10 @@ use std::fmt;
 use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 
+use crate::agent::{
+    self, Behavior, CrmPrefetch, CrmPush, KnowledgeDoc, MAX_PROMPT_LEN, PipelineConfig, PolicyStep, ToolConfig,
+    TransferTarget, VoicemailAction, VoicemailConfig,
+};
 use crate::field::FieldError;
 use crate::number;
 
@@ -78,6 +82,46 @@ pub struct BotConfig {
     /// Bot-level variables, merged under the call's own.
     #[serde(default)]
     pub variables: Variables,
+    /// Instructions for the language model (a template).
+    #[serde(default)]
+    pub system_prompt: String,
+    /// Ordered steps/goals the bot follows (shown to the LLM, spoken by the local responder,
+    /// checked by QC); may be empty.
+    #[serde(default)]
+    pub policy: Vec<PolicyStep>,
+    /// STT, LLM and TTS providers.
+    #[serde(default)]
+    pub pipeline: PipelineConfig,
+    /// Re-engagement, closing, VAD and barge-in settings.
+    #[serde(default)]
+    pub behavior: Behavior,
+    /// Function tools (webhooks) besides the built-in `end_call` and `transfer_call`.
+    #[serde(default)]
+    pub tools: Vec<ToolConfig>,
+    /// Where `transfer_call` may send the caller.
+    #[serde(default)]
+    pub transfer_targets: Vec<TransferTarget>,
+    /// Voicemail detection and what to do on a machine.
+    #[serde(default)]
+    pub voicemail: VoicemailConfig,
+    /// SIP headers of the INVITE copied into `call.sip_headers` (others are never exposed).
+    #[serde(default)]
+    pub allowed_sip_headers: Vec<String>,
+    /// CRM data fetched at call start into `crm.*`.
+    #[serde(default)]
+    pub crm_prefetch: Option<CrmPrefetch>,
+    /// Post-call push of the result to the CRM.
+    #[serde(default)]
+    pub crm_push: Option<CrmPush>,
+    /// Documents the bot answers from.
+    #[serde(default)]
+    pub knowledge_base: Vec<KnowledgeDoc>,
+    /// Post-call analysis prompt (JSON output into `analysis.*`); empty: none.
+    #[serde(default)]
+    pub analysis_prompt: String,
+    /// Quality-check prompt (JSON output into `qc.*`); empty: none.
+    #[serde(default)]
+    pub qc_prompt: String,
 }
 
 fn default_true() -> bool {
@@ -108,6 +152,19 @@ impl BotConfig {
             record: false,
             max_call_seconds: default_max_call_seconds(),
             variables: Variables::new(),
+            system_prompt: String::new(),
+            policy: Vec::new(),
+            pipeline: PipelineConfig::default(),
+            behavior: Behavior::default(),
+            tools: Vec::new(),
+            transfer_targets: Vec::new(),
+            voicemail: VoicemailConfig::default(),
+            allowed_sip_headers: Vec::new(),
+            crm_prefetch: None,
+            crm_push: None,
+            knowledge_base: Vec::new(),
+            analysis_prompt: String::new(),
+            qc_prompt: String::new(),
         }
     }
 
@@ -140,6 +197,38 @@ impl BotConfig {
         }
         if let Some(hours) = &self.active_hours {
             hours.validate()?;
+        }
+        if self.system_prompt.len() > MAX_PROMPT_LEN {
+            return Err(FieldError::new(
+                "system_prompt",
+                format!("must be at most {MAX_PROMPT_LEN} bytes"),
+            ));
+        }
+        for (i, step) in self.policy.iter().enumerate() {
+            if step.name.trim().is_empty() {
+                return Err(FieldError::new(format!("policy[{i}].name"), "must not be empty"));
+            }
+        }
+        self.pipeline.validate()?;
+        self.behavior.validate()?;
+        agent::validate_tools(&self.tools)?;
+        agent::validate_transfer_targets(&self.transfer_targets)?;
+        agent::validate_sip_headers(&self.allowed_sip_headers)?;
+        if let Some(p) = &self.crm_prefetch {
+            agent::validate_url(&p.url, "crm_prefetch.url".to_owned())?;
+            if p.timeout_ms == 0 || p.timeout_ms > 30_000 {
+                return Err(FieldError::new("crm_prefetch.timeout_ms", "must be 1 to 30000"));
+            }
+        }
+        if let Some(p) = &self.crm_push {
+            agent::validate_url(&p.url, "crm_push.url".to_owned())?;
+        }
+        agent::validate_knowledge(&self.knowledge_base)?;
+        if self.voicemail.action == VoicemailAction::LeaveMessage && self.voicemail.message.trim().is_empty() {
+            return Err(FieldError::new(
+                "voicemail.message",
+                "is required when action is leave_message",
+            ));
         }
         Ok(())
     }

@@ -132,7 +132,7 @@ pub struct CallEvent {
     pub detail: String,
 }
 
-/// Latency of one bot turn, ms; a stage that did not run is `null`.
+/// Latency and usage of one bot turn, measured on the wire; a stage that did not run is `null`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct TurnLatency {
     /// Turn number, from 0.
@@ -141,10 +141,133 @@ pub struct TurnLatency {
     pub stt_ms: Option<u32>,
     /// Request → first LLM token.
     pub llm_first_token_ms: Option<u32>,
-    /// First text → first TTS audio.
+    /// Request → last LLM token.
+    #[serde(default)]
+    pub llm_total_ms: Option<u32>,
+    /// Knowledge-base retrieval.
+    #[serde(default)]
+    pub rag_ms: Option<u32>,
+    /// Tool calls (sum) in this turn.
+    #[serde(default)]
+    pub tool_ms: Option<u32>,
+    /// First text sent to TTS → first TTS audio byte.
     pub tts_first_audio_ms: Option<u32>,
-    /// End of caller speech → first bot audio played.
+    /// Caller's last audio frame → our first RTP packet of the reply.
     pub total_ms: Option<u32>,
+    /// LLM prompt tokens (fresh, not from cache).
+    #[serde(default)]
+    pub prompt_tokens: u32,
+    /// LLM prompt tokens read from the provider's prompt cache.
+    #[serde(default)]
+    pub cache_read_tokens: u32,
+    /// LLM prompt tokens written to the provider's prompt cache.
+    #[serde(default)]
+    pub cache_creation_tokens: u32,
+    /// LLM completion tokens.
+    #[serde(default)]
+    pub completion_tokens: u32,
+    /// Characters sent to TTS.
+    #[serde(default)]
+    pub tts_characters: u32,
+    /// The caller interrupted this turn (barge-in).
+    #[serde(default)]
+    pub interrupted: bool,
+}
+
+/// Outcome of one tool call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolCallStatus {
+    /// It answered (2xx).
+    Ok,
+    /// It failed (non-2xx, connection error, bad arguments).
+    Error,
+    /// It did not answer in time.
+    Timeout,
+}
+
+/// One tool call made by the bot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCallRecord {
+    /// When it started, ms since `started_at`.
+    pub at_ms: u64,
+    /// Bot turn it belongs to.
+    #[serde(default)]
+    pub turn: u32,
+    /// Tool name.
+    pub name: String,
+    /// Arguments the LLM gave.
+    #[serde(default)]
+    pub arguments: serde_json::Value,
+    /// Outcome.
+    pub status: ToolCallStatus,
+    /// How long it took, ms.
+    pub duration_ms: u32,
+    /// What it returned (truncated), or the error.
+    #[serde(default)]
+    pub result: Option<serde_json::Value>,
+}
+
+/// One knowledge-base retrieval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KnowledgeSearch {
+    /// When, ms since `started_at`.
+    pub at_ms: u64,
+    /// Bot turn it belongs to.
+    #[serde(default)]
+    pub turn: u32,
+    /// The query.
+    pub query: String,
+    /// How many chunks matched.
+    pub hits: u32,
+    /// Time to search, microseconds.
+    pub latency_us: u32,
+    /// Served from the per-call cache.
+    pub cached: bool,
+}
+
+/// Totals over the call, for cost reporting.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct CallUsage {
+    /// LLM prompt tokens (fresh).
+    pub prompt_tokens: u64,
+    /// LLM prompt tokens read from cache.
+    pub cache_read_tokens: u64,
+    /// LLM prompt tokens written to cache.
+    pub cache_creation_tokens: u64,
+    /// LLM completion tokens.
+    pub completion_tokens: u64,
+    /// Characters synthesised.
+    pub tts_characters: u64,
+    /// Seconds of caller audio sent to STT.
+    pub stt_seconds: f64,
+}
+
+/// Answering-machine detection result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AmdVerdict {
+    /// A person answered.
+    Human,
+    /// A voicemail / answering machine answered.
+    Machine,
+    /// Could not tell.
+    Unknown,
+}
+
+/// When and how the call was classified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AmdResult {
+    /// The verdict.
+    pub verdict: AmdVerdict,
+    /// When it was reached, ms since `answered_at`.
+    pub at_ms: u64,
+    /// Why (`long_greeting`, `beep`, `transcript:leave a message` …).
+    #[serde(default)]
+    pub reason: String,
+    /// When the beep was heard, ms since `answered_at`.
+    #[serde(default)]
+    pub beep_at_ms: Option<u64>,
 }
 
 /// Media quality from RTP counters and RTCP reports.
@@ -256,9 +379,30 @@ pub struct CallRecord {
     /// What happened.
     #[serde(default)]
     pub events: Vec<CallEvent>,
-    /// Per-turn latencies.
+    /// Per-turn latencies and usage.
     #[serde(default)]
     pub turn_latencies: Vec<TurnLatency>,
+    /// Tool calls, in order.
+    #[serde(default)]
+    pub tool_calls: Vec<ToolCallRecord>,
+    /// Knowledge-base searches, in order.
+    #[serde(default)]
+    pub knowledge_searches: Vec<KnowledgeSearch>,
+    /// Token and character totals.
+    #[serde(default)]
+    pub usage: CallUsage,
+    /// Voicemail detection, when it ran.
+    #[serde(default)]
+    pub amd: Option<AmdResult>,
+    /// The `crm.*` namespace: dialout variables merged with the pre-fetch response.
+    #[serde(default)]
+    pub crm: Variables,
+    /// Allowed SIP headers of the INVITE (`call.sip_headers`).
+    #[serde(default)]
+    pub sip_headers: std::collections::BTreeMap<String, String>,
+    /// Template variables that rendered empty because they were unknown.
+    #[serde(default)]
+    pub unknown_variables: Vec<String>,
     /// Media quality.
     #[serde(default)]
     pub quality: CallQuality,
@@ -325,6 +469,13 @@ impl CallRecord {
             transcript: Vec::new(),
             events: Vec::new(),
             turn_latencies: Vec::new(),
+            tool_calls: Vec::new(),
+            knowledge_searches: Vec::new(),
+            usage: CallUsage::default(),
+            amd: None,
+            crm: Variables::new(),
+            sip_headers: std::collections::BTreeMap::new(),
+            unknown_variables: Vec::new(),
             quality: CallQuality::default(),
             service_errors: Vec::new(),
             recording_key: None,

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 
+use crate::agent::ProviderEndpoint;
 use crate::bot::{BotConfig, DidMapping};
 use crate::field::FieldError;
 use crate::number;
@@ -20,6 +21,10 @@ pub struct DataplaneSnapshot {
     /// Phone numbers mapped to bots.
     #[serde(default)]
     pub dids: Vec<DidMapping>,
+    /// Networked providers' endpoints and keys (empty: embedded stack only, or keys from the
+    /// dataplane's environment).
+    #[serde(default)]
+    pub providers: Vec<ProviderEndpoint>,
 }
 
 /// Why a snapshot cannot become a routing table, or cannot be loaded.
@@ -133,6 +138,7 @@ pub struct RoutingTable {
     zones: Vec<Option<TimeZone>>,
     by_id: HashMap<String, usize>,
     by_did: HashMap<String, usize>,
+    providers: Vec<ProviderEndpoint>,
 }
 
 impl RoutingTable {
@@ -175,7 +181,13 @@ impl RoutingTable {
             zones,
             by_id,
             by_did,
+            providers: snapshot.providers,
         })
+    }
+
+    /// The networked providers' endpoints of the snapshot.
+    pub fn providers(&self) -> &[ProviderEndpoint] {
+        &self.providers
     }
 
     /// Resolves a SIP request user (bot id, or a DID with or without `+` and separators; URI

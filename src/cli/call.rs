@@ -10,6 +10,7 @@
 mod audio;
 mod impair;
 mod phone;
+mod talk;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
@@ -37,6 +38,10 @@ pub struct Args {
     /// WAV file played as the microphone once answered (any rate/channels; silence if absent).
     #[arg(long)]
     pub play: Option<PathBuf>,
+    /// A line the caller says (espeak-ng), repeatable: each is said when the far end has finished
+    /// talking; after the last one and the far end's answer, we hang up (`--seconds` still caps it).
+    #[arg(long = "say", value_name = "TEXT", conflicts_with = "play")]
+    pub say: Vec<String>,
     /// Where to write what the far end sends (16 kHz mono 16-bit WAV).
     #[arg(long)]
     pub record: Option<PathBuf>,
@@ -208,6 +213,7 @@ async fn call(args: Args) -> anyhow::Result<ExitCode> {
         Some(p) => audio::read_as_16k_mono(p)?,
         None => Vec::new(),
     };
+    let talk = talk::Talk::new(&args.say)?;
     let ip = local_ip_for(target.addr, args.local_ip)?;
     let bind_ip = if args.local_ip.is_some() || ip.is_loopback() {
         ip
@@ -284,6 +290,7 @@ async fn call(args: Args) -> anyhow::Result<ExitCode> {
         recording: Vec::new(),
         mic,
         mic_pos: 0,
+        talk,
         impairer: args
             .impair
             .filter(|s| !s.is_none())
@@ -323,7 +330,7 @@ async fn call(args: Args) -> anyhow::Result<ExitCode> {
             break;
         } else if !hung_up {
             let due = match out.answered {
-                Some(a) => now >= a + hangup_after,
+                Some(a) => now >= a + hangup_after || phone.talk.finished(),
                 None => now >= ring_deadline,
             };
             if due || interrupted {

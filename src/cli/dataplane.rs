@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use cxb_dataplane::engine::{Dataplane, DataplaneConfig};
 use cxb_dataplane::recording::Storage;
-use cxb_model::{BotConfig, DataplaneSnapshot, RoutingTable};
+use cxb_model::{DataplaneSnapshot, RoutingTable};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
@@ -57,6 +57,19 @@ pub struct Args {
     /// AWS_ALLOW_HTTP=true for a plain-HTTP endpoint).
     #[arg(long, value_parser = check_recordings)]
     pub recordings: Option<String>,
+    /// Run every bot on this provider profile instead of its own pipeline: `sim` (scripted, in
+    /// process, near-zero cost: for `cxb load`) or `embedded` (offline pocketsphinx/espeak-ng).
+    #[arg(long, value_enum)]
+    pub providers: Option<ProvidersArg>,
+}
+
+/// Provider profiles `--providers` accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProvidersArg {
+    /// Scripted STT/LLM/TTS answered in process with pre-rendered audio (benchmarking).
+    Sim,
+    /// The offline stack: pocketsphinx, the local responder, espeak-ng.
+    Embedded,
 }
 
 fn check_recordings(s: &str) -> Result<String, String> {
@@ -93,6 +106,10 @@ pub fn config(args: &Args) -> DataplaneConfig {
         c.fleet_path = f.clone();
     }
     c.default_answer_delay = Duration::from_millis(args.answer_delay_ms);
+    c.providers = args.providers.map(|p| match p {
+        ProvidersArg::Sim => cxb_model::ProviderKind::Sim,
+        ProvidersArg::Embedded => cxb_model::ProviderKind::Embedded,
+    });
     // Checked by clap already; an invalid value keeps the default.
     if let Some(Ok(s)) = args
         .recordings
@@ -113,15 +130,11 @@ pub fn routing(args: &Args) -> anyhow::Result<RoutingTable> {
     RoutingTable::new(snap).context("invalid bot configuration")
 }
 
-/// The embedded demo bot `demo`: greets and records; reachable as `sip:demo@host`.
+/// The embedded demo bot `demo` (see [`cxb_model::demo`]): reachable as `sip:demo@host`.
 pub fn demo() -> DataplaneSnapshot {
-    let mut bot = BotConfig::new("demo", "cxb demo");
-    bot.opening_message = "Hello, you have reached the cxb demo bot. This call is recorded.".into();
-    bot.record = true;
-    bot.max_call_seconds = 600;
     DataplaneSnapshot {
-        bots: vec![bot],
-        dids: Vec::new(),
+        bots: vec![cxb_model::demo::demo_bot()],
+        ..DataplaneSnapshot::default()
     }
 }
 

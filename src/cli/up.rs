@@ -1,14 +1,16 @@
-//! `cxb up`: start cxb on embedded defaults — the dataplane (SIP/RTP, one shard per core) with
-//! the demo bot, recordings and the call-record spool under `./data/`. The control process joins
-//! when it lands (issue 6); until then call records stay in `data/spool/records/`.
+//! `cxb up`: start cxb on embedded defaults — the dataplane (SIP/RTP, one shard per core) in this
+//! process, and control (REST API on 127.0.0.1:8080, SQLite and recordings under `./data/`) as a
+//! child process `cxb control …`, so they are two processes as in production. The dataplane
+//! delivers call records to control. On the first start control seeds the demo bot `demo` (plus
+//! a loopback trunk and a demo number so the printed dial-out command works offline) and prints
+//! the admin credentials; it pushes routing to the dataplane when it starts.
 
 use anyhow::Context;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
 
-use super::dataplane;
+use super::{control, dataplane};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -21,9 +23,13 @@ pub struct Args {
     /// Internal HTTP address of the dataplane.
     #[arg(long, default_value = "127.0.0.1:8081")]
     pub http: std::net::SocketAddr,
-    /// Bots and DID mappings (JSON); default: the embedded demo bot `demo`.
+    /// Bots and DID mappings (JSON) the dataplane starts with (control replaces them when it
+    /// pushes routing); default: the embedded demo bot `demo`.
     #[arg(long)]
     pub bots: Option<PathBuf>,
+    /// Control's HTTP address (REST API and dashboard).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub control_http: std::net::SocketAddr,
 }
 
 /// System parts the embedded voice stack uses, and where Debian puts them.
@@ -48,7 +54,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         };
         println!("  {what}: {state}");
     }
-    let secret = internal_secret(&args.data_dir)?;
+    let secret = control::secret_file(&args.data_dir.join("internal_secret"))?;
+    let control_url = format!("http://{}", args.control_http);
     let dp_args = dataplane::Args {
         data_dir: args.data_dir.clone(),
         sip: args.sip,
@@ -59,11 +66,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         calls_per_shard: 2000,
         rtp_ports: (20000, 40000),
         bots: args.bots.clone(),
-        control_url: None,
+        control_url: Some(control_url.clone()),
         internal_secret: Some(secret),
         fleet: None,
         answer_delay_ms: 300,
         recordings: None,
+        providers: None,
     };
     let cfg = dataplane::config(&dp_args);
     let routing = dataplane::routing(&dp_args)?;
@@ -74,43 +82,72 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         fleet.display()
     );
     println!(
-        "  call the demo bot: cxb call sip:demo@127.0.0.1:{} --seconds 10 --record out.wav",
+        "  talk to the demo bot: cxb call sip:demo@127.0.0.1:{} --codec g722 --say \"Yes, I would like to book an appointment.\" --say \"My name is Sam.\" --seconds 60 --record out.wav",
         sip.port()
     );
-    println!(
-        "  control (REST + dashboard) is not in this build yet; call records are spooled under {}/spool/records",
-        args.data_dir.display()
-    );
+    // Control starts after the dataplane so that its routing push at start reaches it.
+    let mut child = match start_control(&args, &fleet, &format!("http://{http}"), sip.port()) {
+        Ok(c) => c,
+        Err(e) => {
+            dp.shutdown();
+            dp.join();
+            let _ = std::fs::remove_file(&fleet);
+            return Err(e);
+        }
+    };
+    println!("  control: {control_url} (child process {})", child.id());
     println!("running; Ctrl-C to stop");
     dataplane::wait_for_signal();
     println!("stopping (hanging up calls)");
+    stop_child(&mut child);
     dp.shutdown();
     dp.join();
     let _ = std::fs::remove_file(&fleet);
     Ok(ExitCode::SUCCESS)
 }
 
-/// The dataplane ↔ control shared secret: created once (random, mode 0600) in the data dir.
-fn internal_secret(dir: &Path) -> anyhow::Result<String> {
-    let path = dir.join("internal_secret");
-    if let Ok(s) = std::fs::read_to_string(&path) {
-        let s = s.trim().to_owned();
-        if s.len() >= 32 {
-            return Ok(s);
+/// `cxb control` as a child process (same binary), its output shown as ours.
+fn start_control(args: &Args, fleet: &Path, dataplane_url: &str, sip_port: u16) -> anyhow::Result<Child> {
+    let exe = std::env::current_exe().context("cannot find the cxb executable")?;
+    let mut child = Command::new(exe)
+        .arg("control")
+        .arg("--http")
+        .arg(args.control_http.to_string())
+        .arg("--data-dir")
+        .arg(&args.data_dir)
+        .arg("--dataplane")
+        .arg(dataplane_url)
+        .arg("--fleet")
+        .arg(fleet)
+        .arg("--seed-demo-sip-port")
+        .arg(sip_port.to_string())
+        .stdin(Stdio::null())
+        .spawn()
+        .context("cannot start cxb control")?;
+    // Wait until it answers (or exits) so that the banner comes before "running".
+    let end = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < end {
+        if let Some(status) = child.try_wait()? {
+            anyhow::bail!("cxb control exited at start ({status})");
         }
+        if std::net::TcpStream::connect_timeout(&args.control_http, Duration::from_millis(200)).is_ok() {
+            return Ok(child);
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
-    let mut bytes = [0u8; 32];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
-        .context("cannot read /dev/urandom")?;
-    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .mode(0o600)
-        .open(&path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    f.write_all(secret.as_bytes())?;
-    Ok(secret)
+    Ok(child)
+}
+
+/// SIGTERM, then SIGKILL after 10 s.
+fn stop_child(child: &mut Child) {
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let end = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < end {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }

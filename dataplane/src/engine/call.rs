@@ -69,8 +69,16 @@ pub struct Call {
     pub sip_status: Option<u16>,
     /// Set when the call's outcome is known before SIP reports the end.
     pub disconnected_by: Option<DisconnectedBy>,
-    /// Variables (bot, dial request, `X-` SIP headers).
+    /// Variables (bot, `X-` SIP headers, WebSocket custom fields): `call.custom.*`.
     pub variables: Variables,
+    /// The `crm.*` namespace: dial-out variables (and the CRM pre-fetch response).
+    pub crm: Variables,
+    /// The INVITE's headers the bot allows (`call.sip_headers.*`).
+    pub sip_headers: std::collections::BTreeMap<String, String>,
+    /// Where the INVITE came from (transfer targets given as numbers go there).
+    pub peer: Option<std::net::SocketAddr>,
+    /// The voice agent, once the call is set up.
+    pub agent: Option<super::agent::CallAgent>,
 }
 
 impl Call {
@@ -134,6 +142,8 @@ impl Call {
         r.to_number = nonempty(&self.to_number);
         r.answered_at = self.answered_at;
         r.variables = self.variables.clone();
+        r.crm = self.crm.clone();
+        r.sip_headers = self.sip_headers.clone();
         crate::records::mark_interrupted(&mut r, self.at_ms());
         r
     }
@@ -156,6 +166,8 @@ impl Call {
         r.service_errors = std::mem::take(&mut self.service_errors);
         r.recording_key = self.recording_key.take();
         r.variables = std::mem::take(&mut self.variables);
+        r.crm = std::mem::take(&mut self.crm);
+        r.sip_headers = std::mem::take(&mut self.sip_headers);
         if let Some(m) = &self.media {
             r.quality = m.quality().into();
         }

@@ -16,6 +16,7 @@ use cxb_sip::header::Transport;
 use cxb_sip::message::Message;
 use cxb_sip::sdp::{AudioSession, LocalCapabilities, NegotiatedAudio, SessionDescription};
 
+use super::agent::{AgentInput, CallAgent, ShardEffect};
 use super::call::{Call, unix_ms};
 use super::ports::PortPool;
 use super::route::TokenRng;
@@ -23,7 +24,12 @@ use super::rtp_io::{self, MediaSockets};
 use super::shard::ShardMsg;
 use super::voice;
 use super::{ShardError, Shared};
-use crate::media::{RtpMedia, RtpMediaConfig};
+use crate::agent::conversation::ConversationCtx;
+use crate::agent::factory::AgentFactory;
+use crate::media::{MediaEvent, RtpMedia, RtpMediaConfig};
+
+/// How long past `max_call_seconds` the shard waits for the agent's closing line before it hangs up itself.
+const MAX_DURATION_GRACE: Duration = Duration::from_secs(25);
 
 /// Retry-After (seconds) on a 503 when the shard is full.
 const RETRY_AFTER_SECS: &str = "5";
@@ -46,6 +52,7 @@ pub struct Shard {
     stopped: bool,
     ticks: u64,
     load: LoadMeter,
+    agents: AgentFactory,
 }
 
 /// CPU load of the shard thread: thread CPU time over wall time, sampled every second.
@@ -120,6 +127,7 @@ impl Shard {
             stopped: false,
             ticks: 0,
             load: LoadMeter::new(),
+            agents: AgentFactory::new(shared.cfg.providers),
             shared,
         })
     }
@@ -227,6 +235,7 @@ impl Shard {
                 }
             }
             UaEvent::Ended { call, reason } => self.on_ended(call, reason),
+            UaEvent::Transfer { call, progress } => self.on_transfer_progress(now, call, progress),
             _ => {}
         }
     }
@@ -238,7 +247,7 @@ impl Shard {
         now: Instant,
         call: CallHandle,
         request: &cxb_sip::message::Request,
-        _source: SocketAddr,
+        source: SocketAddr,
         offer: Option<Bytes>,
     ) {
         if self.stopping() {
@@ -275,14 +284,21 @@ impl Shard {
             Route::Bot(b) => b.clone(),
         };
         let active = self.calls.len() as u64 + crate::http::ws::active_calls_on_this_shard();
-        if active >= u64::from(self.shared.cfg.calls_per_shard) {
+        if !super::admission::admit(active, u64::from(self.shared.cfg.calls_per_shard)) {
             self.shared.slot(self.id).inc_rejected();
             self.refuse(now, call, 503, &[("Retry-After", RETRY_AFTER_SECS)]);
             return;
         }
         let mut c = self.new_call(now, bot, CallDirection::Inbound, caller_id, from_number, user);
         c.event(Ev::Invite, "");
+        c.peer = Some(source);
         for f in request.headers().iter() {
+            if let (Ok(name), Some(value)) = (std::str::from_utf8(f.raw_name), f.value_str())
+                && c.sip_headers.len() < 32
+                && c.bot.allowed_sip_headers.iter().any(|a| a.eq_ignore_ascii_case(name))
+            {
+                c.sip_headers.insert(name.to_ascii_lowercase(), value.to_owned());
+            }
             if f.raw_name.len() > 2
                 && f.raw_name[..2].eq_ignore_ascii_case(b"x-")
                 && let (Ok(name), Some(value)) = (std::str::from_utf8(f.raw_name), f.value_str())
@@ -353,6 +369,7 @@ impl Shard {
         c.answer_at = Some(now + delay);
         self.shared.records.begin(c.provisional_record());
         self.calls.insert(call, c);
+        self.start_agent(now, call);
         self.shared.slot(self.id).inc_setup();
         self.publish();
     }
@@ -402,6 +419,10 @@ impl Shard {
             recording_key: None,
             sip_status: None,
             disconnected_by: None,
+            crm: cxb_model::Variables::new(),
+            sip_headers: std::collections::BTreeMap::new(),
+            peer: None,
+            agent: None,
         }
     }
 
@@ -428,7 +449,13 @@ impl Shard {
         c.answered_at = Some(Timestamp::now());
         c.event(Ev::Answered, "200");
         if c.bot.max_call_seconds > 0 {
-            c.hangup_at = Some(now + Duration::from_secs(u64::from(c.bot.max_call_seconds)));
+            // The agent says its closing line at the limit; this deadline is the safety net.
+            let grace = if c.agent.is_some() {
+                MAX_DURATION_GRACE
+            } else {
+                Duration::ZERO
+            };
+            c.hangup_at = Some(now + Duration::from_secs(u64::from(c.bot.max_call_seconds)) + grace);
         }
         if let Some(m) = c.media.as_mut() {
             m.downlink_mut().clear();
@@ -518,7 +545,13 @@ impl Shard {
         c.answered_at = Some(Timestamp::now());
         c.event(Ev::Answered, "200");
         if c.bot.max_call_seconds > 0 {
-            c.hangup_at = Some(now + Duration::from_secs(u64::from(c.bot.max_call_seconds)));
+            // The agent says its closing line at the limit; this deadline is the safety net.
+            let grace = if c.agent.is_some() {
+                MAX_DURATION_GRACE
+            } else {
+                Duration::ZERO
+            };
+            c.hangup_at = Some(now + Duration::from_secs(u64::from(c.bot.max_call_seconds)) + grace);
         }
         let sd = body.as_deref().and_then(|b| SessionDescription::parse(b).ok());
         let audio = if needs_ack_answer {
@@ -559,13 +592,27 @@ impl Shard {
 
     fn on_ended(&mut self, call: CallHandle, reason: EndReason) {
         let Some(mut c) = self.calls.remove(&call) else { return };
-        let by = c.disconnected_by.unwrap_or_else(|| disconnected_by(reason));
+        let media_now = self.media_now(Instant::now());
+        let conversation = c.agent.take().map(|mut a| {
+            if a.is_answered() && reason.disconnected_by() == "customer" {
+                a.on_remote_hangup(media_now);
+            }
+            a.finish(media_now)
+        });
+        let by = c
+            .disconnected_by
+            .or(conversation.as_ref().and_then(|r| r.disconnected_by))
+            .unwrap_or_else(|| disconnected_by(reason));
         if let EndReason::Outbound(o) = reason {
             c.sip_status = Some(o.code());
         }
         c.event(Ev::Hangup, format!("{reason:?}"));
         self.release(&mut c);
-        self.submit(c.into_record(by));
+        let mut record = c.into_record(by);
+        if let Some(conv) = conversation {
+            conv.apply_to(&mut record);
+        }
+        self.submit(record);
         self.publish();
     }
 
@@ -604,7 +651,21 @@ impl Shard {
     /// Queues the bot's opening message (synthesised once per bot on this shard).
     fn greet(&mut self, call: CallHandle) {
         let Some(c) = self.calls.get_mut(&call) else { return };
-        if c.greeted || c.media.is_none() || c.bot.opening_message.is_empty() {
+        if c.media.is_none() {
+            return;
+        }
+        if let Some(a) = c.agent.as_mut() {
+            let now = Instant::now();
+            let media_now = now.saturating_duration_since(self.start);
+            let mut effects = Vec::new();
+            if let Some(m) = c.media.as_mut() {
+                a.attach(m);
+            }
+            a.on_answered(media_now, c.media.as_mut(), &mut effects);
+            self.apply_effects(now, call, effects);
+            return;
+        }
+        if c.greeted || c.bot.opening_message.is_empty() {
             return;
         }
         if let Some(pcm) = self.greetings.get(&c.bot.id) {
@@ -686,6 +747,7 @@ impl Shard {
         }
         let mut due_answer = Vec::new();
         let mut due_hangup = Vec::new();
+        let mut effects: Vec<(CallHandle, ShardEffect)> = Vec::new();
         let media_now = self.media_now(now);
         for (h, c) in self.calls.iter_mut() {
             if c.answer_at.is_some_and(|t| t <= now) {
@@ -695,7 +757,16 @@ impl Shard {
                 c.hangup_at = None;
                 due_hangup.push(*h);
             }
-            tick_media(c, media_now);
+            let events = tick_media(c, media_now);
+            if let (Some(a), Some(m)) = (c.agent.as_mut(), c.media.as_mut()) {
+                a.attach(m);
+                let mut out = Vec::new();
+                a.tick(media_now, m, &events.events, &mut out);
+                effects.extend(out.into_iter().map(|e| (*h, e)));
+            }
+        }
+        for (h, e) in effects {
+            self.apply_effects(now, h, vec![e]);
         }
         for h in due_answer {
             self.answer(now, h);
@@ -742,6 +813,96 @@ impl Shard {
             }
         }
         self.after_ua(now);
+    }
+
+    // ----- the voice agent --------------------------------------------------------------
+
+    /// Creates the call's agent and the task that feeds it provider results.
+    fn start_agent(&mut self, now: Instant, call: CallHandle) {
+        let started = self.media_now(now);
+        let routing = self.shared.routing.load();
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        let mut ctx = ConversationCtx::new(c.direction, started);
+        let provisional = c.provisional_record();
+        if let serde_json::Value::Object(m) = cxb_model::template::call_namespace(&provisional) {
+            ctx.call = m.into_iter().collect();
+        }
+        ctx.crm = c.crm.clone();
+        let tz = c
+            .bot
+            .active_hours
+            .as_ref()
+            .map(|h| h.time_zone.clone())
+            .unwrap_or_else(|| "UTC".to_owned());
+        let sys = cxb_model::template::TemplateContext::new().with_system(Timestamp::now(), &tz);
+        if let Some(serde_json::Value::Object(m)) = sys.get("system") {
+            ctx.system = m.clone().into_iter().collect();
+        }
+        let (agent, mut inbox) = CallAgent::new(Rc::new(c.bot.clone()), ctx, &self.agents, routing.providers());
+        c.agent = Some(agent);
+        let me = self.me.clone();
+        tokio::task::spawn_local(async move {
+            while let Some(input) = inbox.recv().await {
+                let Some(shard) = me.upgrade() else { break };
+                shard.borrow_mut().on_agent_input(call, input);
+            }
+        });
+    }
+
+    /// A provider result for a call's agent.
+    fn on_agent_input(&mut self, call: CallHandle, input: AgentInput) {
+        let now = Instant::now();
+        let media_now = self.media_now(now);
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        let Some(a) = c.agent.as_mut() else { return };
+        let mut effects = Vec::new();
+        a.on_input(media_now, input, c.media.as_mut(), &mut effects);
+        self.apply_effects(now, call, effects);
+    }
+
+    /// Carries out what a call's agent asked of the SIP side.
+    fn apply_effects(&mut self, now: Instant, call: CallHandle, effects: Vec<ShardEffect>) {
+        if effects.is_empty() {
+            return;
+        }
+        for e in effects {
+            match e {
+                ShardEffect::Hangup(by) => {
+                    if let Some(c) = self.calls.get_mut(&call) {
+                        c.disconnected_by.get_or_insert(by);
+                    }
+                    let _ = self.ua.hangup(now, call);
+                }
+                ShardEffect::Transfer { destination } => {
+                    let Some(c) = self.calls.get_mut(&call) else { continue };
+                    let uri = refer_target(&destination, c.peer);
+                    c.event(Ev::TransferStarted, uri.clone());
+                    if let Err(e) = self.ua.refer(now, call, &uri, None) {
+                        let reason = format!("REFER not sent: {e}");
+                        self.transfer_result(now, call, false, Some(reason));
+                    }
+                }
+            }
+        }
+        self.after_ua(now);
+    }
+
+    fn on_transfer_progress(&mut self, now: Instant, call: CallHandle, progress: cxb_sip::dialog::TransferProgress) {
+        use cxb_sip::dialog::TransferProgress as P;
+        match progress {
+            P::Succeeded(_) => self.transfer_result(now, call, true, None),
+            P::Failed(code) => self.transfer_result(now, call, false, Some(format!("SIP {code}"))),
+            _ => {}
+        }
+    }
+
+    fn transfer_result(&mut self, now: Instant, call: CallHandle, ok: bool, reason: Option<String>) {
+        let media_now = self.media_now(now);
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        let Some(a) = c.agent.as_mut() else { return };
+        let mut effects = Vec::new();
+        a.on_transfer_result(media_now, ok, reason, c.media.as_mut(), &mut effects);
+        self.apply_effects(now, call, effects);
     }
 
     // ----- helpers for outbound dialling --------------------------------------------------
@@ -812,6 +973,7 @@ impl Shard {
         c.sockets = Some(sockets);
         self.shared.records.begin(c.provisional_record());
         self.calls.insert(call, c);
+        self.start_agent(Instant::now(), call);
         self.shared.slot(self.id).inc_setup();
         self.publish();
     }
@@ -822,10 +984,18 @@ impl Shard {
     }
 }
 
-/// One tick of a call's media: pull caller audio, send bot audio, record both.
-fn tick_media(c: &mut Call, now: Duration) {
+/// The media events of one tick (at most 8; more wait for the next tick).
+#[derive(Debug, Default)]
+struct TickEvents {
+    events: [Option<MediaEvent>; 8],
+}
+
+/// One tick of a call's media: pull caller audio, send bot audio, record both; returns the
+/// media events (speech, DTMF, playout) for the agent.
+fn tick_media(c: &mut Call, now: Duration) -> TickEvents {
+    let mut out = TickEvents::default();
     let (Some(m), Some(s)) = (c.media.as_mut(), c.sockets.as_ref()) else {
-        return;
+        return out;
     };
     // Without rtcp-mux, RTCP leaves from the RTCP socket (RTP port + 1).
     let mux = m.config().rtcp_mux;
@@ -841,16 +1011,27 @@ fn tick_media(c: &mut Call, now: Duration) {
         let (caller, bot) = m.last_frames_16k();
         r.push_stereo(caller, bot);
     }
-    let mut events = [None; 8];
-    for slot in events.iter_mut() {
+    for slot in out.events.iter_mut() {
         *slot = m.poll_event();
         if slot.is_none() {
             break;
         }
     }
-    for ev in events.iter().flatten() {
-        c.event_media(ev);
+    let agent = c.agent.is_some();
+    for ev in out.events.iter().flatten() {
+        // With an agent, the conversation records speech, DTMF and bot turns itself.
+        let agent_records = matches!(
+            ev,
+            MediaEvent::SpeechStarted { .. }
+                | MediaEvent::SpeechEnded { .. }
+                | MediaEvent::Dtmf { .. }
+                | MediaEvent::BotAudioDrained
+        );
+        if !(agent && agent_records) {
+            c.event_media(ev);
+        }
     }
+    out
 }
 
 fn disconnected_by(reason: EndReason) -> DisconnectedBy {
@@ -861,6 +1042,20 @@ fn disconnected_by(reason: EndReason) -> DisconnectedBy {
         "no_answer" => DisconnectedBy::NoAnswer,
         "rejected" => DisconnectedBy::Rejected,
         _ => DisconnectedBy::Error,
+    }
+}
+
+/// The Refer-To URI for a transfer destination: a SIP URI as given, a number at the peer that
+/// sent us the call (the carrier routes it).
+fn refer_target(destination: &str, peer: Option<SocketAddr>) -> String {
+    let d = destination.trim();
+    if d.starts_with("sip:") || d.starts_with("sips:") {
+        return d.to_owned();
+    }
+    let number = d.strip_prefix("tel:").unwrap_or(d);
+    match peer {
+        Some(p) => format!("sip:{number}@{p}"),
+        None => format!("sip:{number}@localhost"),
     }
 }
 

@@ -36,8 +36,10 @@ pub struct DataplaneConfig {
     pub fleet_path: PathBuf,
     /// Answer delay after the first ring when the bot does not set one.
     pub default_answer_delay: Duration,
-    /// espeak-ng binary used for the opening message until the agent runtime lands.
+    /// espeak-ng binary (ringback and fallback synthesis).
     pub espeak: PathBuf,
+    /// Every bot's STT/LLM/TTS use this provider instead of their own (`sim` for load runs).
+    pub providers: Option<cxb_model::ProviderKind>,
 }
 
 impl DataplaneConfig {
@@ -62,6 +64,7 @@ impl DataplaneConfig {
             internal_secret: String::new(),
             default_answer_delay: Duration::from_millis(300),
             espeak: PathBuf::from("espeak-ng"),
+            providers: None,
         }
     }
 

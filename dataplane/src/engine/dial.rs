@@ -19,7 +19,7 @@ pub enum DialError {
     #[error("{field}: {message}")]
     Invalid {
         /// Dotted field path.
-        field: &'static str,
+        field: std::borrow::Cow<'static, str>,
         /// What is wrong.
         message: String,
     },
@@ -53,11 +53,11 @@ pub(super) fn place(shard: &mut Shard, req: DialRequest) -> Result<DialAccepted,
         return Err(DialError::NoCapacity);
     }
     let trunk = req.trunk.clone().ok_or(DialError::Invalid {
-        field: "trunk",
+        field: "trunk".into(),
         message: "no trunk given and no default trunk configured".into(),
     })?;
     let destination: SocketAddr = trunk.address.parse().map_err(|_| DialError::Invalid {
-        field: "trunk.address",
+        field: "trunk.address".into(),
         message: "must be IP:port (DNS SRV/NAPTR resolution is not implemented yet)".into(),
     })?;
     let now = Instant::now();
@@ -108,7 +108,8 @@ pub(super) fn place(shard: &mut Shard, req: DialRequest) -> Result<DialAccepted,
     };
     let mut c = shard.new_outbound_call(now, bot, from_user.clone(), req.to_number.clone());
     c.sdp = sdp;
-    c.variables.extend(req.variables.clone());
+    c.crm.extend(req.variables.clone());
+    c.peer = Some(destination);
     c.event(
         cxb_model::record::CallEventKind::Invite,
         format!("to {}", req.to_number),

@@ -2,6 +2,8 @@
 //! core (each binding the SIP address with `SO_REUSEPORT` and owning the calls whose Call-ID
 //! hashes to it) and the internal HTTP server; [`Dataplane::shutdown`] hangs up and stops.
 
+pub mod admission;
+mod agent;
 mod call;
 mod calls;
 pub mod config;

@@ -26,7 +26,7 @@ pub async fn dial(
         Err(e) => return unprocessable("body", &e.body_text()),
     };
     if let Err(e) = req.validate() {
-        return unprocessable(e.field, &e.message);
+        return unprocessable(&e.field, &e.message);
     }
     let shard = least_loaded(&h);
     let (tx, rx) = oneshot::channel();
@@ -35,7 +35,7 @@ pub async fn dial(
     }
     match rx.await {
         Ok(Ok(acc)) => (StatusCode::ACCEPTED, Json(acc)).into_response(),
-        Ok(Err(DialError::Invalid { field, message })) => unprocessable(field, &message),
+        Ok(Err(DialError::Invalid { field, message })) => unprocessable(&field, &message),
         Ok(Err(e @ DialError::UnknownBot(_))) => error(StatusCode::NOT_FOUND, &e.to_string()),
         Ok(Err(e @ DialError::Sip(_))) => unprocessable("to_number", &e.to_string()),
         Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),

@@ -96,6 +96,11 @@ impl Uplink {
         self.vad.is_speaking()
     }
 
+    /// Speech probability of the latest VAD frame, 0 to 1 (per frame, before hysteresis).
+    pub fn last_speech_probability(&self) -> f32 {
+        self.vad.last_probability()
+    }
+
     /// Our outgoing audio at 16 kHz, as sent (the echo gate's far end).
     pub fn push_far(&mut self, bot16k: &[i16]) {
         self.echo.push_far(bot16k);

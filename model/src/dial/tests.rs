@@ -13,10 +13,10 @@ fn trunk(r: &mut DialRequest) -> &mut TrunkSettings {
     r.trunk.as_mut().unwrap()
 }
 
-fn field_of(f: impl FnOnce(&mut DialRequest)) -> &'static str {
+fn field_of(f: impl FnOnce(&mut DialRequest)) -> String {
     let mut r = request();
     f(&mut r);
-    r.validate().unwrap_err().field
+    r.validate().unwrap_err().field.into_owned()
 }
 
 #[test]

@@ -49,6 +49,7 @@ pub(crate) fn full_record() -> CallRecord {
         llm_first_token_ms: Some(320),
         tts_first_audio_ms: Some(90),
         total_ms: Some(640),
+        ..TurnLatency::default()
     }];
     r.quality = CallQuality {
         packets_in: 1500,

@@ -37,6 +37,7 @@ fn snapshot() -> DataplaneSnapshot {
                 bot_id: "off".into(),
             },
         ],
+        providers: Vec::new(),
     }
 }
 

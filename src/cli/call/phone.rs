@@ -33,6 +33,7 @@ pub(super) struct Phone {
     pub(super) recording: Vec<i16>,
     pub(super) mic: Vec<i16>,
     pub(super) mic_pos: usize,
+    pub(super) talk: super::talk::Talk,
     pub(super) impairer: Option<Impairer>,
     pub(super) ssrc: u32,
     pub(super) start: Instant,
@@ -124,6 +125,7 @@ impl Phone {
             }
         });
         while m.poll_event().is_some() {}
+        let before = self.recording.len();
         if let Some(ring) = self.ring.as_mut()
             && let Ok(chunk) = ring.read_chunk(ring.slots())
         {
@@ -131,6 +133,10 @@ impl Phone {
             self.recording.extend_from_slice(a);
             self.recording.extend_from_slice(b);
             chunk.commit_all();
+        }
+        if answered && let Some((text, pcm)) = self.talk.step(&self.recording[before..]) {
+            eprintln!("you: {text}");
+            self.mic.extend_from_slice(pcm);
         }
     }
 

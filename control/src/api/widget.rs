@@ -1,0 +1,248 @@
+//! `/api/v1/bots/{id}/widget`: the web widget's settings (enabled, allowed domains, key) and
+//! embed snippet; `POST …/widget/regenerate` replaces the key (the old one stops at once).
+//!
+//! The key is shown masked unless an admin asks `?reveal=true`. [`check`] is the key/Origin test
+//! the dataplane's widget endpoint needs (the snapshot has no widget field yet).
+
+use axum::extract::{Path, Query, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use utoipa::{IntoParams, ToSchema};
+
+use super::bots::{check_writer, visible_bot};
+use crate::auth::Principal;
+use crate::crypto::mask;
+use crate::db;
+use crate::error::{ApiError, ApiResult, Body};
+use crate::state::AppState;
+
+/// Most allowed domains per bot.
+pub const MAX_DOMAINS: usize = 100;
+
+/// Routes of this module.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/bots/{id}/widget", get(read).put(update))
+        .route("/api/v1/bots/{id}/widget/regenerate", post(regenerate))
+}
+
+/// Widget settings as shown.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WidgetView {
+    /// Whether the widget takes calls.
+    pub enabled: bool,
+    /// Page origins allowed to embed it (`example.com`, `*.example.com`).
+    pub allowed_domains: Vec<String>,
+    /// The key, masked.
+    pub widget_key_masked: String,
+    /// The key in clear (only with `?reveal=true`, admins).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub widget_key: Option<String>,
+    /// HTML to paste into a page (with the masked key unless revealed).
+    pub embed_snippet: String,
+}
+
+/// `PUT` body.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct WidgetUpdate {
+    /// Enable or disable.
+    pub enabled: bool,
+    /// Allowed page domains.
+    #[serde(default)]
+    pub allowed_domains: Vec<String>,
+}
+
+/// `?reveal=true` shows the key (admins only).
+#[derive(Debug, Default, Deserialize, IntoParams)]
+pub struct RevealQuery {
+    /// Show the key in clear.
+    #[serde(default)]
+    pub reveal: bool,
+}
+
+/// Stored widget settings of a bot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Widget {
+    /// Enabled.
+    pub enabled: bool,
+    /// Allowed domains.
+    pub allowed_domains: Vec<String>,
+    /// Current key.
+    pub key: String,
+}
+
+fn new_key() -> String {
+    format!(
+        "wk_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(db::random_bytes(24))
+    )
+}
+
+/// The bot's widget row, created (disabled, new key) on first use.
+pub async fn load_or_create(state: &AppState, bot_id: &str) -> ApiResult<Widget> {
+    let row = sqlx::query("SELECT enabled, allowed_domains_json, widget_key FROM widgets WHERE bot_id = $1")
+        .bind(bot_id)
+        .fetch_optional(&state.db)
+        .await?;
+    if let Some(r) = row {
+        return Ok(Widget {
+            enabled: r.try_get::<i64, _>("enabled")? != 0,
+            allowed_domains: serde_json::from_str(&r.try_get::<String, _>("allowed_domains_json")?)?,
+            key: r.try_get("widget_key")?,
+        });
+    }
+    let w = Widget {
+        enabled: false,
+        allowed_domains: Vec::new(),
+        key: new_key(),
+    };
+    save(state, bot_id, &w).await?;
+    Ok(w)
+}
+
+async fn save(state: &AppState, bot_id: &str, w: &Widget) -> ApiResult<()> {
+    let mut tx = state.db.begin().await?;
+    sqlx::query("DELETE FROM widgets WHERE bot_id = $1")
+        .bind(bot_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("INSERT INTO widgets (bot_id, enabled, allowed_domains_json, widget_key) VALUES ($1, $2, $3, $4)")
+        .bind(bot_id)
+        .bind(db::b2i(w.enabled))
+        .bind(serde_json::to_string(&w.allowed_domains)?)
+        .bind(&w.key)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Whether `key` is the bot's current widget key, the widget is enabled, and `origin` (an
+/// `Origin` header such as `https://shop.example.com`) is allowed.
+pub async fn check(state: &AppState, bot_id: &str, key: &str, origin: &str) -> ApiResult<bool> {
+    let row = sqlx::query("SELECT enabled, allowed_domains_json, widget_key FROM widgets WHERE bot_id = $1")
+        .bind(bot_id)
+        .fetch_optional(&state.db)
+        .await?;
+    let Some(r) = row else { return Ok(false) };
+    let stored: String = r.try_get("widget_key")?;
+    if r.try_get::<i64, _>("enabled")? == 0 || !constant_time_eq(stored.as_bytes(), key.as_bytes()) {
+        return Ok(false);
+    }
+    let domains: Vec<String> = serde_json::from_str(&r.try_get::<String, _>("allowed_domains_json")?)?;
+    Ok(origin_allowed(&domains, origin))
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Whether an `Origin` (`scheme://host[:port]`) matches one of `domains` (`host` or `*.host`).
+pub fn origin_allowed(domains: &[String], origin: &str) -> bool {
+    let host = origin.split("://").nth(1).unwrap_or(origin);
+    let host = host.split(['/', ':']).next().unwrap_or("").to_ascii_lowercase();
+    domains.iter().any(|d| match d.strip_prefix("*.") {
+        Some(base) => host.ends_with(&format!(".{base}")),
+        None => host == *d,
+    })
+}
+
+fn valid_domain(d: &str) -> bool {
+    let base = d.strip_prefix("*.").unwrap_or(d);
+    !base.is_empty()
+        && base.len() <= 253
+        && base
+            .split('.')
+            .all(|l| !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+}
+
+fn view(state: &AppState, bot_id: &str, w: Widget, reveal: bool) -> WidgetView {
+    let shown = if reveal { w.key.clone() } else { mask(&w.key) };
+    let embed_snippet = format!(
+        "<script src=\"{}/widget.js\" data-bot-id=\"{bot_id}\" data-widget-key=\"{shown}\" async></script>",
+        state.cfg.public_url.trim_end_matches('/')
+    );
+    WidgetView {
+        enabled: w.enabled,
+        allowed_domains: w.allowed_domains,
+        widget_key_masked: mask(&w.key),
+        widget_key: reveal.then_some(w.key),
+        embed_snippet,
+    }
+}
+
+/// The widget settings (key masked; `?reveal=true` for admins shows it).
+#[utoipa::path(get, path = "/api/v1/bots/{id}/widget", tag = "bots", params(("id" = String, Path), RevealQuery),
+    responses((status = 200, body = WidgetView), (status = 401), (status = 403), (status = 404)))]
+pub async fn read(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+    Query(q): Query<RevealQuery>,
+) -> ApiResult<Json<WidgetView>> {
+    p.require_not_calls_only()?;
+    visible_bot(&state, &p, &id).await?;
+    if q.reveal {
+        p.require_admin()?;
+    }
+    let w = load_or_create(&state, &id).await?;
+    Ok(Json(view(&state, &id, w, q.reveal)))
+}
+
+/// Enables/disables the widget and sets its allowed domains.
+#[utoipa::path(put, path = "/api/v1/bots/{id}/widget", tag = "bots", params(("id" = String, Path)),
+    request_body = WidgetUpdate,
+    responses((status = 200, body = WidgetView), (status = 401), (status = 403), (status = 404), (status = 422)))]
+pub async fn update(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+    body: Body<WidgetUpdate>,
+) -> ApiResult<Json<WidgetView>> {
+    check_writer(&p).await?;
+    visible_bot(&state, &p, &id).await?;
+    let body = body.into_inner()?;
+    if body.allowed_domains.len() > MAX_DOMAINS {
+        return Err(ApiError::field(
+            "allowed_domains",
+            format!("at most {MAX_DOMAINS} domains"),
+        ));
+    }
+    let mut domains = Vec::with_capacity(body.allowed_domains.len());
+    for (i, d) in body.allowed_domains.iter().enumerate() {
+        let d = d.trim().to_ascii_lowercase();
+        if !valid_domain(&d) {
+            return Err(ApiError::field(
+                format!("allowed_domains[{i}]"),
+                "must be a domain such as example.com or *.example.com",
+            ));
+        }
+        domains.push(d);
+    }
+    let mut w = load_or_create(&state, &id).await?;
+    w.enabled = body.enabled;
+    w.allowed_domains = domains;
+    save(&state, &id, &w).await?;
+    Ok(Json(view(&state, &id, w, false)))
+}
+
+/// Replaces the widget key; the old key stops working at once. The new key is returned in clear
+/// (once) to admins.
+#[utoipa::path(post, path = "/api/v1/bots/{id}/widget/regenerate", tag = "bots", params(("id" = String, Path)),
+    responses((status = 200, body = WidgetView), (status = 401), (status = 403), (status = 404)))]
+pub async fn regenerate(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<WidgetView>> {
+    check_writer(&p).await?;
+    visible_bot(&state, &p, &id).await?;
+    let mut w = load_or_create(&state, &id).await?;
+    w.key = new_key();
+    save(&state, &id, &w).await?;
+    let reveal = p.is_admin();
+    Ok(Json(view(&state, &id, w, reveal)))
+}

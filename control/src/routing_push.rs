@@ -1,0 +1,110 @@
+//! The [`DataplaneSnapshot`] control serves (bots, DIDs, decrypted provider endpoints) and
+//! [`push_all`], which PUTs it to every dataplane's `/internal/v1/routing`.
+
+use cxb_model::{BotConfig, DataplaneSnapshot, DidMapping, ProviderEndpoint};
+use sqlx::Row;
+
+use crate::error::ApiResult;
+use crate::state::AppState;
+
+/// Why a push failed (for logs; handlers never fail because of it).
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    /// Building the snapshot failed.
+    #[error("building the snapshot: {0}")]
+    Snapshot(#[from] crate::error::ApiError),
+    /// A dataplane could not be reached.
+    #[error("pushing to {url}: {source}")]
+    Http {
+        /// The dataplane.
+        url: String,
+        /// The transport error.
+        source: reqwest::Error,
+    },
+    /// A dataplane answered with an error status.
+    #[error("{url} answered {status}: {body}")]
+    Status {
+        /// The dataplane.
+        url: String,
+        /// Its status.
+        status: u16,
+        /// Its body (the 422 names the field).
+        body: String,
+    },
+}
+
+/// Every bot (stored order by id), DID and provider endpoint (keys decrypted).
+pub async fn snapshot(state: &AppState) -> ApiResult<DataplaneSnapshot> {
+    let mut bots = Vec::new();
+    for row in sqlx::query("SELECT config_json FROM bots ORDER BY id")
+        .fetch_all(&state.db)
+        .await?
+    {
+        let bot: BotConfig = serde_json::from_str(&row.try_get::<String, _>("config_json")?)?;
+        bots.push(bot);
+    }
+    let mut dids = Vec::new();
+    for row in sqlx::query("SELECT number, bot_id FROM dids ORDER BY number")
+        .fetch_all(&state.db)
+        .await?
+    {
+        dids.push(DidMapping {
+            number: row.try_get("number")?,
+            bot_id: row.try_get("bot_id")?,
+        });
+    }
+    let providers: Vec<ProviderEndpoint> = crate::api::settings::all_provider_endpoints(state).await?;
+    Ok(DataplaneSnapshot { bots, dids, providers })
+}
+
+/// The dataplane URLs to push to: the fleet list saved in settings, else the configured ones.
+pub async fn dataplane_urls(state: &AppState) -> ApiResult<Vec<String>> {
+    if let Some(fleet) = crate::api::settings::fleet_servers(state).await? {
+        return Ok(fleet);
+    }
+    Ok(state.cfg.dataplanes.iter().map(|d| d.url.clone()).collect())
+}
+
+/// PUTs the snapshot to every dataplane (`Authorization: Bearer <internal_secret>`); tries all
+/// and returns the first error.
+pub async fn push_all(state: &AppState) -> Result<(), PushError> {
+    let snap = snapshot(state).await?;
+    let urls = dataplane_urls(state).await?;
+    let mut first_err = None;
+    for base in urls {
+        let url = format!("{}/internal/v1/routing", base.trim_end_matches('/'));
+        let res = state
+            .http
+            .put(&url)
+            .bearer_auth(&state.cfg.internal_secret)
+            .json(&snap)
+            .timeout(std::time::Duration::from_secs(10))
+            .send()
+            .await;
+        let err = match res {
+            Ok(r) if r.status().is_success() => None,
+            Ok(r) => Some(PushError::Status {
+                url: url.clone(),
+                status: r.status().as_u16(),
+                body: r.text().await.unwrap_or_default().chars().take(500).collect(),
+            }),
+            Err(source) => Some(PushError::Http {
+                url: url.clone(),
+                source,
+            }),
+        };
+        if let Some(e) = err {
+            tracing::warn!(error = %e, "routing push failed");
+            first_err.get_or_insert(e);
+        }
+    }
+    first_err.map_or(Ok(()), Err)
+}
+
+/// [`push_all`] in the background (after a bot, DID or provider change); errors are logged.
+pub fn spawn_push_all(state: &AppState) {
+    let state = state.clone();
+    tokio::spawn(async move {
+        let _ = push_all(&state).await;
+    });
+}

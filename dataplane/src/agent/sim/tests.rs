@@ -1,0 +1,153 @@
+use std::time::Duration;
+
+use super::*;
+
+/// Runs `f` on a current-thread runtime in a `LocalSet`, as on a shard.
+fn local<F: std::future::Future>(f: F) -> F::Output {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    tokio::task::LocalSet::new().block_on(&rt, f)
+}
+
+async fn drain<T>(rx: &mut EventRx<T>) -> Vec<T> {
+    let mut v = Vec::new();
+    while let Some(ev) = tokio::time::timeout(Duration::from_secs(60), rx.recv())
+        .await
+        .expect("closes in time")
+    {
+        v.push(ev.expect("no provider error"));
+    }
+    v
+}
+
+#[test]
+fn stt_reports_the_fixed_transcript_after_each_utterance() {
+    local(async {
+        let (mut s, mut rx) = SimStt::default().open(&SttParams::default());
+        s.push(&[1000i16; 320]);
+        s.speech_started();
+        s.push(&[1000i16; 320]);
+        assert!(rx.try_recv().is_err(), "nothing before the end of speech");
+        let t0 = tokio::time::Instant::now();
+        s.speech_ended();
+        let ev = rx.recv().await.unwrap().unwrap();
+        assert_eq!(
+            ev,
+            SttEvent::Final {
+                text: SIM_TRANSCRIPT.into(),
+                end_of_turn: true
+            }
+        );
+        assert!(t0.elapsed() >= SimTiming::default().stt_final);
+        s.speech_started();
+        s.speech_ended();
+        s.close();
+        assert_eq!(
+            drain(&mut rx).await,
+            vec![SttEvent::Final {
+                text: SIM_TRANSCRIPT.into(),
+                end_of_turn: true
+            }]
+        );
+    });
+}
+
+#[test]
+fn immediate_timing_needs_no_runtime() {
+    let (mut s, mut rx) = SimStt::new(SimTiming::IMMEDIATE).open(&SttParams::default());
+    s.speech_started();
+    s.speech_ended();
+    assert!(matches!(rx.try_recv(), Ok(Ok(SttEvent::Final { .. }))));
+    let mut rx = SimLlm::new(SimTiming::IMMEDIATE).chat(ChatRequest {
+        model: String::new(),
+        system: String::new(),
+        messages: Vec::new(),
+        tools: Vec::new(),
+        temperature: None,
+        max_tokens: 0,
+        cache_prompt: false,
+    });
+    let mut n = 0;
+    while let Ok(Ok(_)) = rx.try_recv() {
+        n += 1;
+    }
+    assert_eq!(n, SIM_REPLY.len() + 1);
+}
+
+#[test]
+fn llm_streams_the_script_with_fixed_delays() {
+    local(async {
+        let req = ChatRequest {
+            model: String::new(),
+            system: "anything".into(),
+            messages: Vec::new(),
+            tools: Vec::new(),
+            temperature: None,
+            max_tokens: 0,
+            cache_prompt: false,
+        };
+        let t0 = tokio::time::Instant::now();
+        let mut rx = SimLlm::default().chat(req.clone());
+        let ev = drain(&mut rx).await;
+        let timing = SimTiming::default();
+        assert!(t0.elapsed() >= timing.llm_first_token + 2 * timing.llm_clause_gap);
+        let mut want: Vec<LlmEvent> = SIM_REPLY.iter().map(|c| LlmEvent::Text((*c).to_owned())).collect();
+        want.push(LlmEvent::Done {
+            usage: LlmUsage::default(),
+        });
+        assert_eq!(ev, want);
+        assert_eq!(
+            drain(&mut SimLlm::default().chat(req)).await,
+            want,
+            "the same every time"
+        );
+    });
+}
+
+#[test]
+fn synthetic_tts_is_deterministic_and_in_20ms_chunks() {
+    local(async {
+        let tts = SimTts::new(SimVoice::Synthetic);
+        let a = drain(&mut tts.speak("Which day works best for you?", &TtsParams::default())).await;
+        let b = drain(&mut tts.speak("Which day works best for you?", &TtsParams::default())).await;
+        assert_eq!(a, b);
+        assert!(a.len() > 50, "about a second or more of audio");
+        assert!(a.iter().all(|c| c.sample_rate == SIM_RATE));
+        assert!(a[..a.len() - 1].iter().all(|c| c.pcm.len() == 441));
+        let pcm: Vec<i16> = a.iter().flat_map(|c| c.pcm.iter().copied()).collect();
+        assert_eq!(pcm, synthetic_speech("Which day works best for you?"));
+        assert!(pcm.iter().any(|&s| s.abs() > 3000), "audible");
+        assert!(drain(&mut tts.speak(" ", &TtsParams::default())).await.is_empty());
+    });
+}
+
+#[test]
+fn espeak_phrases_are_rendered_once_and_shared() {
+    local(async {
+        let tts = SimTts::default();
+        let phrase = "This phrase is rendered only once.";
+        // Two calls before the first render finishes: both wait for the same render.
+        let mut r1 = tts.speak(phrase, &TtsParams::default());
+        let mut r2 = tts.speak(phrase, &TtsParams::default());
+        let a = drain(&mut r1).await;
+        let b = drain(&mut r2).await;
+        assert_eq!(a, b);
+        assert!(a.len() > 50);
+        assert!(a.iter().all(|c| c.sample_rate == SIM_RATE));
+        // Now it is ready: all chunks are in the channel when speak() returns.
+        let mut r3 = tts.speak(phrase, &TtsParams::default());
+        let mut c = Vec::new();
+        while let Ok(Ok(chunk)) = r3.try_recv() {
+            c.push(chunk);
+        }
+        assert_eq!(a, c);
+        let pcm: Vec<i16> = a.iter().flat_map(|c| c.pcm.iter().copied()).collect();
+        assert_ne!(
+            pcm,
+            synthetic_speech(phrase),
+            "espeak-ng rendered it (run scripts/bootstrap if this fails)"
+        );
+    });
+}

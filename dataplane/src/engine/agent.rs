@@ -1,0 +1,444 @@
+//! Runs a call's [`Conversation`] on its shard: feeds it the media events and playout progress
+//! of every 20 ms tick, streams the caller's audio to STT, forwards provider results as they
+//! arrive (one small forwarding task per operation, into the call's inbox), and carries out the
+//! conversation's actions: start/cancel LLM and TTS streams, play audio, clear the downlink on
+//! barge-in, search the knowledge base, run webhooks, and ask the shard to transfer or hang up.
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cxb_dsp::amd::{AmdConfig, AmdDetector, AmdEvent, Verdict};
+use cxb_model::{AmdVerdict, BotConfig, CallDirection, DisconnectedBy, KnowledgeSearch};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::agent::api::{EventRx, LlmEvent, ProviderError, SttEvent, SttStream, TtsAudio};
+use crate::agent::conversation::{
+    Action, Conversation, ConversationCtx, ConversationRecord, LlmId, ProviderOp, SegmentId, ToolCallId, ToolOutcome,
+};
+use crate::agent::factory::{AgentFactory, ProviderSet};
+use crate::agent::knowledge::Retriever;
+use crate::agent::providers::HttpPool;
+use crate::agent::webhook;
+use crate::media::{MediaEvent, RtpMedia};
+
+/// A far-end frame is speech for the voicemail detector at this VAD probability …
+const AMD_SPEECH_PROBABILITY: f32 = 0.5;
+/// … and this level (dBFS).
+const AMD_MIN_DBFS: f32 = -55.0;
+
+/// After this long without a media target, queued bot audio is dropped as played.
+const UNLATCHED_DISCARD_AFTER: Duration = Duration::from_secs(2);
+
+/// Knowledge hits put in front of the model per turn.
+const KNOWLEDGE_HITS: usize = 3;
+/// Caller audio moved to STT per read (samples, 16 kHz): a few frames.
+const STT_CHUNK: usize = 1280;
+
+/// Something a provider task delivers to its call.
+#[derive(Debug)]
+pub enum AgentInput {
+    /// A speech-to-text result.
+    Stt(Result<SttEvent, ProviderError>),
+    /// A completion event.
+    Llm(LlmId, Result<LlmEvent, ProviderError>),
+    /// Synthesized audio.
+    Tts(SegmentId, Result<TtsAudio, ProviderError>),
+    /// A synthesis has no more audio.
+    TtsDone(SegmentId),
+    /// A webhook finished.
+    Tool(ToolCallId, ToolOutcome),
+}
+
+/// What the conversation asks of the shard (SIP side).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShardEffect {
+    /// Hang up, recording who ended the call.
+    Hangup(DisconnectedBy),
+    /// Transfer (REFER) the caller to `destination`.
+    Transfer {
+        /// SIP URI or number.
+        destination: String,
+    },
+}
+
+/// The agent side of one call.
+pub struct CallAgent {
+    conv: Conversation,
+    providers: ProviderSet,
+    pool: HttpPool,
+    stt: Option<Box<dyn SttStream>>,
+    ring: Option<rtrb::Consumer<i16>>,
+    inbox: mpsc::UnboundedSender<AgentInput>,
+    tasks: Tasks,
+    retriever: Option<Retriever>,
+    scratch: Vec<i16>,
+    answered: Option<Duration>,
+    amd: Option<AmdDetector>,
+}
+
+impl std::fmt::Debug for CallAgent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallAgent")
+            .field("providers", &self.providers)
+            .field("llm_tasks", &self.tasks.llm.len())
+            .field("tts_tasks", &self.tasks.tts.len())
+            .finish()
+    }
+}
+
+impl CallAgent {
+    /// The agent for a call of `bot`; provider results arrive on the returned inbox, which the
+    /// shard drains with [`CallAgent::on_input`].
+    pub fn new(
+        bot: Rc<BotConfig>,
+        ctx: ConversationCtx,
+        factory: &AgentFactory,
+        endpoints: &[cxb_model::ProviderEndpoint],
+    ) -> (CallAgent, mpsc::UnboundedReceiver<AgentInput>) {
+        let (inbox, rx) = mpsc::unbounded_channel();
+        let providers = factory.build(&bot, endpoints);
+        let retriever = factory.knowledge(&bot).map(|kb: Arc<_>| Retriever::new(kb, 16));
+        let detect = bot.voicemail.detect
+            && match ctx.direction {
+                CallDirection::Outbound => true,
+                CallDirection::Inbound => bot.voicemail.detect_inbound,
+                CallDirection::Websocket => false,
+            };
+        let conv = Conversation::new(bot, ctx);
+        let mut agent = CallAgent {
+            conv,
+            providers,
+            pool: factory.pool().clone(),
+            stt: None,
+            ring: None,
+            inbox,
+            tasks: Tasks::default(),
+            retriever,
+            scratch: vec![0; STT_CHUNK],
+            answered: None,
+            amd: None,
+        };
+        if detect {
+            agent.amd = AmdDetector::new(AmdConfig::default()).ok();
+        }
+        (agent, rx)
+    }
+
+    /// Media is negotiated: take the caller-audio ring and open the STT stream.
+    pub fn attach(&mut self, media: &mut RtpMedia) {
+        if self.ring.is_none() {
+            self.ring = media.uplink_mut().take_caller_ring();
+        }
+        if self.stt.is_none() {
+            let (stream, rx) = self.providers.stt.open(&self.providers.stt_params);
+            self.stt = Some(stream);
+            let inbox = self.inbox.clone();
+            self.tasks.stt = Some(forward(rx, inbox, AgentInput::Stt, None));
+        }
+    }
+
+    /// The call was answered: the conversation starts (opening message).
+    pub fn on_answered(&mut self, now: Duration, media: Option<&mut RtpMedia>, effects: &mut Vec<ShardEffect>) {
+        if self.answered.is_some() {
+            return;
+        }
+        self.answered = Some(now);
+        self.conv.on_answered(now);
+        self.drive(now, media, effects);
+    }
+
+    /// Whether [`CallAgent::on_answered`] ran.
+    pub fn is_answered(&self) -> bool {
+        self.answered.is_some()
+    }
+
+    /// One 20 ms tick, after the media tick: caller audio to STT, playout progress and media
+    /// events to the conversation, due timers, then the actions.
+    pub fn tick(
+        &mut self,
+        now: Duration,
+        media: &mut RtpMedia,
+        events: &[Option<MediaEvent>],
+        effects: &mut Vec<ShardEffect>,
+    ) {
+        self.feed_stt();
+        let Some(answered) = self.answered else {
+            return;
+        };
+        // Nowhere to send (the peer never sent RTP to latch on and its SDP address is not
+        // trusted): audio nobody can hear must not hold the conversation up (closing lines).
+        if media.rtp_target().is_none() && now.saturating_sub(answered) > UNLATCHED_DISCARD_AFTER {
+            media.downlink_mut().clear();
+        }
+        self.conv.on_played(now, media.downlink().queued_samples());
+        self.feed_amd(now, media);
+        for ev in events.iter().flatten() {
+            if let Some(stt) = self.stt.as_mut() {
+                match ev {
+                    MediaEvent::SpeechStarted { .. } => stt.speech_started(),
+                    MediaEvent::SpeechEnded { .. } => stt.speech_ended(),
+                    _ => {}
+                }
+            }
+            self.conv.on_media(now, ev);
+        }
+        if self.conv.poll_timeout().is_some_and(|t| t <= now) {
+            self.conv.on_timeout(now);
+        }
+        self.drive(now, Some(media), effects);
+    }
+
+    /// A provider result from the inbox.
+    pub fn on_input(
+        &mut self,
+        now: Duration,
+        input: AgentInput,
+        media: Option<&mut RtpMedia>,
+        effects: &mut Vec<ShardEffect>,
+    ) {
+        match input {
+            AgentInput::Stt(Ok(ev)) => {
+                if let (Some(d), SttEvent::Final { text, .. }, Some(a)) = (self.amd.as_mut(), &ev, self.answered) {
+                    d.transcript(text, now.saturating_sub(a).as_millis() as u64);
+                }
+                self.conv.on_stt(now, ev);
+            }
+            AgentInput::Stt(Err(e)) => self.conv.on_provider_error(now, ProviderOp::Stt, e),
+            AgentInput::Llm(id, Ok(ev)) => self.conv.on_llm(now, id, ev),
+            AgentInput::Llm(id, Err(e)) => self.conv.on_provider_error(now, ProviderOp::Llm(id), e),
+            AgentInput::Tts(seg, Ok(audio)) => self.conv.on_tts(now, seg, audio),
+            AgentInput::Tts(seg, Err(e)) => self.conv.on_provider_error(now, ProviderOp::Tts(seg), e),
+            AgentInput::TtsDone(seg) => {
+                self.tasks.tts.retain(|(s, _)| *s != seg);
+                self.conv.on_tts_done(now, seg);
+            }
+            AgentInput::Tool(id, outcome) => self.conv.on_tool_result(now, id, outcome),
+        }
+        self.drive(now, media, effects);
+    }
+
+    /// The transfer the conversation asked for ended.
+    pub fn on_transfer_result(
+        &mut self,
+        now: Duration,
+        ok: bool,
+        reason: Option<String>,
+        media: Option<&mut RtpMedia>,
+        effects: &mut Vec<ShardEffect>,
+    ) {
+        self.conv.on_transfer_result(now, ok, reason);
+        self.drive(now, media, effects);
+    }
+
+    /// The far end hung up.
+    pub fn on_remote_hangup(&mut self, now: Duration) {
+        self.conv.on_remote_hangup(now);
+    }
+
+    /// Stops every task and hands back the conversation's part of the call record.
+    pub fn finish(mut self, now: Duration) -> ConversationRecord {
+        self.tasks.stop();
+        if let Some(mut s) = self.stt.take() {
+            s.close();
+        }
+        self.conv.finish(now)
+    }
+
+    /// Runs the answering-machine detector over this tick's far-end frame.
+    fn feed_amd(&mut self, now: Duration, media: &RtpMedia) {
+        let Some(d) = self.amd.as_mut() else { return };
+        let up = media.uplink();
+        let frame = up.last_frame_16k();
+        let speech =
+            up.last_speech_probability() >= AMD_SPEECH_PROBABILITY && cxb_dsp::level::dbfs(frame) >= AMD_MIN_DBFS;
+        d.process(frame, speech);
+        while let Some(ev) = d.poll_event() {
+            let (verdict, beep) = match ev {
+                AmdEvent::Verdict { verdict, .. } => (
+                    match verdict {
+                        Verdict::Human => AmdVerdict::Human,
+                        Verdict::Machine => AmdVerdict::Machine,
+                        Verdict::Unknown => AmdVerdict::Unknown,
+                    },
+                    false,
+                ),
+                // Leave the message once the beep is over (or there is none).
+                AmdEvent::SilenceAfterBeep { .. } | AmdEvent::NoBeep { .. } => (AmdVerdict::Machine, true),
+                AmdEvent::Beep { .. } | AmdEvent::EarlyTone { .. } => continue,
+            };
+            self.conv.on_amd(now, verdict, beep);
+        }
+        if !d.is_active() {
+            self.amd = None;
+        }
+    }
+
+    /// Moves the caller audio that arrived since the last tick to STT.
+    fn feed_stt(&mut self) {
+        let (Some(ring), Some(stt)) = (self.ring.as_mut(), self.stt.as_mut()) else {
+            return;
+        };
+        loop {
+            let n = ring.slots().min(self.scratch.len());
+            if n == 0 {
+                break;
+            }
+            let Ok(chunk) = ring.read_chunk(n) else { break };
+            let (a, b) = chunk.as_slices();
+            self.scratch[..a.len()].copy_from_slice(a);
+            self.scratch[a.len()..a.len() + b.len()].copy_from_slice(b);
+            chunk.commit_all();
+            stt.push(&self.scratch[..n]);
+        }
+    }
+
+    /// Carries out every pending action.
+    fn drive(&mut self, now: Duration, mut media: Option<&mut RtpMedia>, effects: &mut Vec<ShardEffect>) {
+        while let Some(action) = self.conv.poll_action() {
+            match action {
+                Action::StartLlm { id, request } => {
+                    let rx = self.providers.llm.chat(request);
+                    let task = forward(rx, self.inbox.clone(), move |r| AgentInput::Llm(id, r), None);
+                    self.tasks.llm.push((id, task));
+                }
+                Action::CancelLlm { id } => {
+                    self.tasks.llm.retain(|(i, t)| {
+                        if *i == id {
+                            t.abort();
+                        }
+                        *i != id
+                    });
+                }
+                Action::Speak { seg, text } => {
+                    let rx = self.providers.tts.speak(&text, &self.providers.tts_params);
+                    let task = forward(
+                        rx,
+                        self.inbox.clone(),
+                        move |r| AgentInput::Tts(seg, r),
+                        Some(AgentInput::TtsDone(seg)),
+                    );
+                    self.tasks.tts.push((seg, task));
+                }
+                Action::CancelTts { seg } => {
+                    self.tasks.tts.retain(|(s, t)| {
+                        if *s == seg {
+                            t.abort();
+                        }
+                        *s != seg
+                    });
+                }
+                Action::PlayAudio { pcm16k, .. } => {
+                    if let Some(m) = media.as_deref_mut() {
+                        m.downlink_mut().push_bot_audio(&pcm16k);
+                    }
+                }
+                Action::StopPlayout => {
+                    if let Some(m) = media.as_deref_mut() {
+                        m.downlink_mut().clear();
+                    }
+                }
+                Action::Search { turn, query } => self.search(now, turn, &query),
+                Action::CallTool { id, tool, arguments } => {
+                    let pool = self.pool.clone();
+                    let inbox = self.inbox.clone();
+                    self.tasks.tools.retain(|t| !t.is_finished());
+                    self.tasks.tools.push(tokio::task::spawn_local(async move {
+                        let out = webhook::call_tool(&pool, &tool, &arguments).await;
+                        let outcome = ToolOutcome {
+                            status: out.status,
+                            result: out.result,
+                            duration: out.duration,
+                        };
+                        let _ = inbox.send(AgentInput::Tool(id, outcome));
+                    }));
+                }
+                Action::Transfer { destination, .. } => effects.push(ShardEffect::Transfer { destination }),
+                Action::Hangup { by } => effects.push(ShardEffect::Hangup(by)),
+            }
+        }
+    }
+
+    fn search(&mut self, now: Duration, turn: u32, query: &str) {
+        let (hits, record) = match self.retriever.as_mut() {
+            Some(r) => {
+                let rec = r.search(query, KNOWLEDGE_HITS);
+                let hits: Vec<String> = rec.hits.iter().map(|h| h.chunk.replace('\n', " ")).collect();
+                let record = KnowledgeSearch {
+                    at_ms: 0,
+                    turn,
+                    query: query.to_owned(),
+                    hits: hits.len() as u32,
+                    latency_us: rec.latency_us.min(u64::from(u32::MAX)) as u32,
+                    cached: rec.cached,
+                };
+                (hits, record)
+            }
+            None => (
+                Vec::new(),
+                KnowledgeSearch {
+                    at_ms: 0,
+                    turn,
+                    query: query.to_owned(),
+                    hits: 0,
+                    latency_us: 0,
+                    cached: false,
+                },
+            ),
+        };
+        self.conv.on_knowledge(now, turn, hits, record);
+    }
+}
+
+/// The tasks forwarding a call's provider results; aborted when the call ends (or is dropped).
+#[derive(Debug, Default)]
+struct Tasks {
+    stt: Option<JoinHandle<()>>,
+    llm: Vec<(LlmId, JoinHandle<()>)>,
+    tts: Vec<(SegmentId, JoinHandle<()>)>,
+    tools: Vec<JoinHandle<()>>,
+}
+
+impl Tasks {
+    fn stop(&mut self) {
+        for (_, t) in self.llm.drain(..) {
+            t.abort();
+        }
+        for (_, t) in self.tts.drain(..) {
+            t.abort();
+        }
+        for t in self.tools.drain(..) {
+            t.abort();
+        }
+        if let Some(t) = self.stt.take() {
+            t.abort();
+        }
+    }
+}
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Forwards every event of `rx` into the call's inbox (wrapped by `wrap`), then `last` when the
+/// stream ends; aborting the task drops `rx`, which cancels the provider's work.
+fn forward<T: 'static>(
+    mut rx: EventRx<T>,
+    inbox: mpsc::UnboundedSender<AgentInput>,
+    wrap: impl Fn(Result<T, ProviderError>) -> AgentInput + 'static,
+    last: Option<AgentInput>,
+) -> JoinHandle<()> {
+    tokio::task::spawn_local(async move {
+        while let Some(ev) = rx.recv().await {
+            if inbox.send(wrap(ev)).is_err() {
+                return;
+            }
+        }
+        if let Some(l) = last {
+            let _ = inbox.send(l);
+        }
+    })
+}

@@ -1,0 +1,34 @@
+#![no_main]
+//! OpenAI chat-completion event streams: arbitrary bytes, split at arbitrary points, through the
+//! SSE parser and the chat-completion decoder must never panic; once `[DONE]` is seen the decoder
+//! emits nothing more, and `Done` is always the last event.
+use cxb_dataplane::agent::api::LlmEvent;
+use cxb_dataplane::agent::providers::{OpenAiStream, SseParser};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&split_seed, body)) = data.split_first() else {
+        return;
+    };
+    let mut sse = SseParser::new();
+    let mut dec = OpenAiStream::new();
+    let mut out = Vec::new();
+    let step = usize::from(split_seed).max(1);
+    for chunk in body.chunks(step) {
+        if sse
+            .push(chunk, |ev| {
+                let _ = dec.on_data(&ev.data, &mut out);
+            })
+            .is_err()
+        {
+            return;
+        }
+    }
+    if let Some(ev) = sse.finish() {
+        let _ = dec.on_data(&ev.data, &mut out);
+    }
+    let _ = dec.finish(&mut out);
+    if let Some(i) = out.iter().position(|e| matches!(e, LlmEvent::Done { .. })) {
+        assert_eq!(i + 1, out.len(), "events after Done");
+    }
+});
