@@ -359,7 +359,9 @@ impl Conversation {
             } else {
                 EOT_GRACE
             };
-            self.turn.eot_at = Some((at + hold).max(now));
+            // From now, not from `at`: the VAD reports the end `stop_secs` late, and a segmenting
+            // STT only starts its final when told speech ended (now).
+            self.turn.eot_at = Some(now + hold);
         }
         self.pump(now);
         self.check_idle(now);
