@@ -5,13 +5,14 @@
 //! latencies, and what the bot said back must be heard in the caller's recording.
 
 mod dp_harness;
+mod phone_harness;
 mod sip_harness;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Duration;
 
 use dp_harness::Dp;
+use phone_harness::{cxb_call, recognise};
 
 const BOTS: &str = r#"{
   "bots": [{
@@ -36,46 +37,10 @@ fn dir(name: &str) -> PathBuf {
     dir
 }
 
-fn cxb_call(args: &[&str], timeout: Duration) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cxb"))
-        .arg("call")
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cxb binary");
-    let end = Instant::now() + timeout;
-    while Instant::now() < end {
-        if let Ok(Some(_)) = child.try_wait() {
-            return child.wait_with_output().unwrap();
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
-    panic!("cxb call timed out: {}", String::from_utf8_lossy(&out.stderr));
-}
-
 /// Words pocketsphinx listens for in the caller's recording (the bot's lines).
 const GRAMMAR: &str = "#JSGF V1.0;\ngrammar words;\npublic <utt> = <w>*;\n<w> = hello | this | is | the | clinic \
     | how | can | i | help | you | today | would | like | to | book | an | appointment | great | may | have | your \
     | name | please | thank | which | day | suit | best | are | still | there | open | monday | friday;\n";
-
-fn recognise(path: &Path) -> String {
-    let grammar = path.with_extension("gram");
-    std::fs::write(&grammar, GRAMMAR).unwrap();
-    let out = Command::new("pocketsphinx_continuous")
-        .arg("-infile")
-        .arg(path)
-        .arg("-jsgf")
-        .arg(&grammar)
-        .args(["-logfn", "/dev/null"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("pocketsphinx_continuous is installed by scripts/bootstrap");
-    String::from_utf8_lossy(&out.stdout).to_lowercase()
-}
 
 #[test]
 fn spoken_conversation_with_the_embedded_stack() {
@@ -120,7 +85,7 @@ fn spoken_conversation_with_the_embedded_stack() {
     let by = r["disconnected_by"].as_str().unwrap_or("");
     assert!(by == "bot" || by == "customer", "{r}");
     // The caller hears the bot's answers, not just its greeting.
-    let heard = recognise(&wav);
+    let heard = recognise(&wav, GRAMMAR);
     let words: Vec<&str> = heard.split_whitespace().collect();
     let answer_words = ["appointment", "name", "day", "suit", "thank", "great"];
     let found: Vec<&&str> = answer_words.iter().filter(|w| words.contains(w)).collect();

@@ -11,13 +11,15 @@
 //! `cxb call` offers G.722 first and baresip loads g722 first.
 
 mod dp_harness;
+mod phone_harness;
 mod sip_harness;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use dp_harness::Dp;
+use phone_harness::{cxb_call, recognise, wait_output};
 use sip_harness::free_port;
 
 const BOTS: &str = r#"{
@@ -41,36 +43,6 @@ fn tmp(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// Runs `cxb call` with a hard timeout.
-fn cxb_call(args: &[&str], timeout: Duration) -> Output {
-    let child = Command::new(env!("CARGO_BIN_EXE_cxb"))
-        .arg("call")
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cxb binary");
-    wait_output(child, timeout)
-}
-
-fn wait_output(mut child: std::process::Child, timeout: Duration) -> Output {
-    let end = Instant::now() + timeout;
-    while Instant::now() < end {
-        if let Ok(Some(_)) = child.try_wait() {
-            return child.wait_with_output().unwrap();
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
-    panic!(
-        "timed out after {timeout:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// A stereo 44.1 kHz float WAV (exercises the softphone's conversion) of a quiet 300 Hz tone.
@@ -107,22 +79,6 @@ fn voiced_seconds(path: &Path) -> (f64, u32) {
     (voiced as f64 * 0.02, spec.sample_rate)
 }
 
-/// What pocketsphinx hears in a 16 kHz mono WAV (with [`GRAMMAR`]), lower case.
-fn recognise(path: &Path) -> String {
-    let grammar = path.with_extension("gram");
-    std::fs::write(&grammar, GRAMMAR).unwrap();
-    let out = Command::new("pocketsphinx_continuous")
-        .arg("-infile")
-        .arg(path)
-        .arg("-jsgf")
-        .arg(&grammar)
-        .args(["-logfn", "/dev/null"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("pocketsphinx_continuous is installed by scripts/bootstrap");
-    String::from_utf8_lossy(&out.stdout).to_lowercase()
-}
-
 fn assert_greeting(path: &Path) {
     let (voiced, rate) = voiced_seconds(path);
     assert!(
@@ -131,7 +87,7 @@ fn assert_greeting(path: &Path) {
         path.display()
     );
     assert_eq!(rate, 16_000);
-    let text = recognise(path);
+    let text = recognise(path, GRAMMAR);
     let heard = GREETING_WORDS
         .iter()
         .filter(|g| text.split_whitespace().any(|w| w == **g))

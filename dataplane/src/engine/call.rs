@@ -55,8 +55,6 @@ pub struct Call {
     pub answer_at: Option<Instant>,
     /// When to hang up (max call duration).
     pub hangup_at: Option<Instant>,
-    /// Opening message queued into the downlink.
-    pub greeted: bool,
     /// Call events so far.
     pub events: Vec<CallEvent>,
     /// Service failures so far.

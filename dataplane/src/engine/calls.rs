@@ -2,7 +2,7 @@
 //! answer, negotiate media, run the calls' media every tick, end calls and hand their records on.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
@@ -44,8 +44,6 @@ pub struct Shard {
     calls: HashMap<CallHandle, Call>,
     ports: PortPool,
     sip_send: std::net::UdpSocket,
-    greetings: HashMap<String, Rc<Vec<i16>>>,
-    synthesizing: HashSet<String>,
     ringback: Rc<Vec<i16>>,
     rng: TokenRng,
     stopping: Option<Instant>,
@@ -119,8 +117,6 @@ impl Shard {
             calls: HashMap::new(),
             ports: PortPool::new(lo, hi),
             sip_send,
-            greetings: HashMap::new(),
-            synthesizing: HashSet::new(),
             ringback: Rc::new(voice::ringback_cycle()),
             rng,
             stopping: None,
@@ -412,7 +408,6 @@ impl Shard {
             local_sdp: None,
             answer_at: None,
             hangup_at: None,
-            greeted: false,
             events: Vec::new(),
             service_errors: Vec::new(),
             recording: None,
@@ -648,76 +643,18 @@ impl Shard {
         }
     }
 
-    /// Queues the bot's opening message (synthesised once per bot on this shard).
+    /// The call is answered and has media: its agent starts the conversation (opening message).
     fn greet(&mut self, call: CallHandle) {
+        let now = Instant::now();
+        let media_now = self.media_now(now);
         let Some(c) = self.calls.get_mut(&call) else { return };
-        if c.media.is_none() {
+        let (Some(a), Some(m)) = (c.agent.as_mut(), c.media.as_mut()) else {
             return;
-        }
-        if let Some(a) = c.agent.as_mut() {
-            let now = Instant::now();
-            let media_now = now.saturating_duration_since(self.start);
-            let mut effects = Vec::new();
-            if let Some(m) = c.media.as_mut() {
-                a.attach(m);
-            }
-            a.on_answered(media_now, c.media.as_mut(), &mut effects);
-            self.apply_effects(now, call, effects);
-            return;
-        }
-        if c.greeted || c.bot.opening_message.is_empty() {
-            return;
-        }
-        if let Some(pcm) = self.greetings.get(&c.bot.id) {
-            if let Some(m) = c.media.as_mut() {
-                m.downlink_mut().push_bot_audio(pcm);
-            }
-            c.greeted = true;
-            c.event(Ev::BotTurnStarted, "opening message");
-            return;
-        }
-        let bot = c.bot.clone();
-        if !self.synthesizing.insert(bot.id.clone()) {
-            return;
-        }
-        let me = self.me.clone();
-        let espeak = self.shared.cfg.espeak.clone();
-        tokio::task::spawn_local(async move {
-            let voice = if bot.voice.is_empty() {
-                "en-us"
-            } else {
-                bot.voice.as_str()
-            };
-            let result = voice::synthesize(&espeak, voice, &bot.opening_message).await;
-            if let Some(shard) = me.upgrade() {
-                shard.borrow_mut().on_greeting(&bot.id, result);
-            }
-        });
-    }
-
-    fn on_greeting(&mut self, bot_id: &str, result: Result<Vec<i16>, voice::VoiceError>) {
-        self.synthesizing.remove(bot_id);
-        match result {
-            Ok(pcm) => {
-                self.greetings.insert(bot_id.to_owned(), Rc::new(pcm));
-                let waiting: Vec<CallHandle> = self
-                    .calls
-                    .iter()
-                    .filter(|(_, c)| c.bot.id == bot_id && !c.greeted && c.media.is_some() && c.answered_at.is_some())
-                    .map(|(h, _)| *h)
-                    .collect();
-                for h in waiting {
-                    self.greet(h);
-                }
-            }
-            Err(e) => {
-                tracing::warn!(bot = bot_id, error = %e, "opening message synthesis failed");
-                for c in self.calls.values_mut().filter(|c| c.bot.id == bot_id && !c.greeted) {
-                    c.greeted = true;
-                    c.service_error(ServiceKind::Tts, "opening message", false, e.to_string());
-                }
-            }
-        }
+        };
+        a.attach(m);
+        let mut effects = Vec::new();
+        a.on_answered(media_now, Some(m), &mut effects);
+        self.apply_effects(now, call, effects);
     }
 
     // ----- media -----------------------------------------------------------------------
