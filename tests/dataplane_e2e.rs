@@ -8,7 +8,7 @@ mod sip_harness;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use dp_harness::Dp;
+use dp_harness::{Dp, http};
 use sip_harness::{Sipp, free_port, scenario};
 
 const BOTS: &str = r#"{
@@ -123,29 +123,6 @@ fn malformed_invite_gets_400_and_the_dataplane_keeps_going() {
 }
 
 /// One HTTP/1.1 request over a plain socket: (status, body).
-fn http(port: u16, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Content-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).unwrap();
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    let status = out.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = out
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
-}
-
 const SECRET: &str = "test-secret-0123456789";
 
 #[test]

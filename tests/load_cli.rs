@@ -24,14 +24,28 @@ fn counting() -> bool {
 }
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
 static BYTES: AtomicU64 = AtomicU64::new(0);
+/// Sizes of the counted allocations of at least 1 KiB (the first 32), to show where a call's
+/// memory goes.
+static BIG: [AtomicU64; 32] = [const { AtomicU64::new(0) }; 32];
+static BIG_N: AtomicU64 = AtomicU64::new(0);
+
+fn note(size: usize) {
+    ALLOCS.fetch_add(1, Ordering::Relaxed);
+    BYTES.fetch_add(size as u64, Ordering::Relaxed);
+    if size >= 1024 {
+        let i = BIG_N.fetch_add(1, Ordering::Relaxed) as usize;
+        if let Some(slot) = BIG.get(i) {
+            slot.store(size as u64, Ordering::Relaxed);
+        }
+    }
+}
 
 // SAFETY: every method forwards to `System` with the caller's arguments unchanged, so the
 // `GlobalAlloc` contract is the system allocator's; the counters are plain atomics.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if counting() {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-            BYTES.fetch_add(layout.size() as u64, Ordering::Relaxed);
+            note(layout.size());
         }
         // SAFETY: same layout contract as ours.
         unsafe { System.alloc(layout) }
@@ -39,8 +53,7 @@ unsafe impl GlobalAlloc for Counting {
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         if counting() {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-            BYTES.fetch_add(layout.size() as u64, Ordering::Relaxed);
+            note(layout.size());
         }
         // SAFETY: same layout contract as ours.
         unsafe { System.alloc_zeroed(layout) }
@@ -67,6 +80,7 @@ static GLOBAL: Counting = Counting;
 fn counted<T>(f: impl FnOnce() -> T) -> (T, u64, u64) {
     ALLOCS.store(0, Ordering::SeqCst);
     BYTES.store(0, Ordering::SeqCst);
+    BIG_N.store(0, Ordering::SeqCst);
     COUNTING.with(|c| c.set(true));
     let r = f();
     COUNTING.with(|c| c.set(false));
@@ -109,6 +123,10 @@ fn media_path_allocations_per_call_second_and_state_size() {
     cfg.remote_rtp = Some(from);
     cfg.remote_trusted = true;
     let (m, setup_allocs, setup_bytes) = counted(|| RtpMedia::new(cfg).expect("PCMU media"));
+    let n = (BIG_N.load(Ordering::SeqCst) as usize).min(BIG.len());
+    let mut big: Vec<u64> = BIG[..n].iter().map(|b| b.load(Ordering::SeqCst)).collect();
+    big.sort_unstable_by(|a, b| b.cmp(a));
+    println!("allocations of 1 KiB or more at set-up (B): {big:?}");
     let mut m = m;
     let mut sent = 0u64;
     // Bot audio queued as a greeting would be (4 s), then warm up 2 s.

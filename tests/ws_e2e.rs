@@ -123,16 +123,21 @@ impl Seen {
                 None
             }
             Some("mark") => {
-                assert_eq!(v["mark"]["name"], "greeting");
-                self.mark = true;
-                self.audible_before_mark = self.audible;
-                self.mark_after_media = self.media > 0;
+                let name = v["mark"]["name"].as_str().expect("mark.name");
+                if !self.mark {
+                    assert_eq!(name, "greeting", "the first mark follows the opening message");
+                    self.mark = true;
+                    self.audible_before_mark = self.audible;
+                    self.mark_after_media = self.media > 0;
+                }
                 Some(
                     json!({"event": "mark", "sequenceNumber": "9999", "streamSid": SID,
-                            "mark": {"name": "greeting"}})
+                            "mark": {"name": name}})
                     .to_string(),
                 )
             }
+            // The agent answered the caller's tone and the caller talked over it.
+            Some("clear") => None,
             other => panic!("unexpected server message {other:?}: {text}"),
         }
     }
@@ -152,20 +157,23 @@ async fn twilio_stream_hears_the_greeting_and_records_the_call() {
         let mut tick = tokio::time::interval(Duration::from_millis(20));
         let mut i = 0;
         let mut seq = 2;
-        // 3 s of caller audio, a DTMF key and two malformed frames; then wait for the greeting mark.
+        // 3 s of caller audio, a DTMF key once the greeting has played (a key barges in on the
+        // bot) and three malformed frames; then wait for the greeting mark.
+        let mut dtmf_sent = false;
         let deadline = Instant::now() + Duration::from_secs(20);
-        while i < 150 || !seen.mark {
+        while i < 150 || !seen.mark || !dtmf_sent {
             assert!(
                 Instant::now() < deadline,
                 "greeting mark never came ({} media)",
                 seen.media
             );
             tokio::select! {
-                _ = tick.tick(), if i < 150 => {
+                _ = tick.tick(), if i < 150 || (seen.mark && !dtmf_sent) => {
                     ws.send(Message::text(media_msg(seq, i))).await.unwrap();
                     i += 1;
                     seq += 1;
-                    if i == 50 {
+                    if seen.mark && !dtmf_sent {
+                        dtmf_sent = true;
                         let dtmf = json!({"event": "dtmf", "sequenceNumber": seq.to_string(), "streamSid": SID,
                                           "dtmf": {"track": "inbound_track", "digit": "5"}});
                         ws.send(Message::text(dtmf.to_string())).await.unwrap();
@@ -222,7 +230,8 @@ async fn twilio_stream_hears_the_greeting_and_records_the_call() {
         assert_eq!(recs.len(), 1, "{recs:?}");
         let r = &recs[0];
         assert_eq!(r["direction"], "websocket", "{r}");
-        assert_eq!(r["disconnected_by"], "customer", "{r}");
+        // A tone is no speech: the caller never spoke (the agent's rule, as on SIP calls).
+        assert_eq!(r["disconnected_by"], "RNR", "{r}");
         assert_eq!(r["bot_id"], "wsbot");
         assert_eq!(r["caller_id"], "+15551230000");
         let vars = &r["variables"];
@@ -234,9 +243,19 @@ async fn twilio_stream_hears_the_greeting_and_records_the_call() {
         let dtmf = events_of(r, "dtmf");
         assert!(dtmf.iter().any(|d| d.starts_with('5')), "{r}");
         assert!(!events_of(r, "bot_turn_started").is_empty(), "{r}");
+        assert!(!events_of(r, "bot_turn_ended").is_empty(), "{r}");
         assert!(
-            events_of(r, "bot_turn_ended").contains(&"opening message played"),
+            events_of(r, "other").contains(&"mark \"greeting\" played"),
             "the echoed mark is recorded: {r}"
+        );
+        let opening = &r["transcript"][0];
+        assert_eq!(opening["role"], "bot", "the agent said the opening: {r}");
+        assert!(
+            opening["text"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("Hello, this is the cxb web socket test bot"),
+            "{r}"
         );
         assert!(
             events_of(r, "other")
@@ -437,4 +456,351 @@ async fn a_dataplane_stop_records_the_call_as_error() {
     })
     .await
     .expect("test finishes within 30 s");
+}
+
+// ----- the voice agent on WebSocket calls (`--providers sim`) -----------------------------
+
+const AGENT_BOTS: &str = r#"{
+  "bots": [
+    {"id": "agentbot", "name": "Agent", "opening_message": "Hello, you are talking to the agent bot.",
+     "transfer_targets": [{"name": "sales", "destination": "+15550001111", "description": "pricing"}]}
+  ]
+}"#;
+
+/// 8 kHz speech for `text`: espeak-ng at 16 kHz (as `cxb load` speaks), pairs averaged.
+fn speech_8k(text: &str) -> Vec<i16> {
+    let out = std::process::Command::new("espeak-ng")
+        .args(["-v", "en-us", "-s", "165", "--stdout", "--", text])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .expect("espeak-ng runs");
+    assert!(out.status.success(), "espeak-ng failed");
+    let pcm16k = cxb_dataplane::engine::voice::decode_wav_16k(&out.stdout).expect("espeak-ng WAV");
+    pcm16k
+        .chunks(2)
+        .map(|p| ((i32::from(p[0]) + i32::from(*p.get(1).unwrap_or(&p[0]))) / 2) as i16)
+        .collect()
+}
+
+/// A Twilio-style peer: streams caller audio in real time (silence when it has nothing to say),
+/// echoes every mark and logs what the server sends.
+struct Peer {
+    ws: Ws,
+    seq: usize,
+    chunk: usize,
+    script: std::collections::VecDeque<i16>,
+    tick: tokio::time::Interval,
+    /// Audible bot media frames so far.
+    audible: usize,
+    /// Names of the marks received, in order.
+    marks: Vec<String>,
+    /// `clear` messages received.
+    clears: usize,
+    /// `transfer` messages received.
+    transfers: Vec<Value>,
+    closed: bool,
+    /// The dataplane's spool (records, for failure messages).
+    spool: std::path::PathBuf,
+}
+
+impl Peer {
+    async fn start(dp: &Dp, bot: &str) -> Peer {
+        let mut ws = connect(&dp.url(&format!("/ws/{bot}?token={SECRET}")), None)
+            .await
+            .expect("upgrade");
+        ws.send(Message::text(connected_msg())).await.unwrap();
+        ws.send(Message::text(start_msg())).await.unwrap();
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Peer {
+            ws,
+            seq: 2,
+            chunk: 0,
+            script: Default::default(),
+            tick,
+            audible: 0,
+            marks: Vec::new(),
+            clears: 0,
+            transfers: Vec::new(),
+            closed: false,
+            spool: dp.dir.join("spool").join("records"),
+        }
+    }
+
+    /// The call records written so far (for failure messages).
+    fn records(&self) -> Vec<String> {
+        let Ok(rd) = std::fs::read_dir(&self.spool) else {
+            return Vec::new();
+        };
+        rd.flatten()
+            .filter_map(|f| std::fs::read_to_string(f.path()).ok())
+            .collect()
+    }
+
+    /// Queues an utterance (then 400 ms of silence).
+    fn say(&mut self, text: &str) {
+        self.script.extend(speech_8k(text));
+        self.script.extend(std::iter::repeat_n(0i16, 3200));
+    }
+
+    async fn send(&mut self, v: Value) {
+        if let Err(e) = self.ws.send(Message::text(v.to_string())).await {
+            std::thread::sleep(Duration::from_millis(500));
+            panic!("send failed: {e}; records {:?}", self.records());
+        }
+        self.seq += 1;
+    }
+
+    async fn send_frame(&mut self) {
+        let codes: Vec<u8> = (0..160)
+            .map(|_| cxb_dsp::g711::ulaw_encode(self.script.pop_front().unwrap_or(0)))
+            .collect();
+        let msg = json!({"event": "media", "sequenceNumber": self.seq.to_string(), "streamSid": SID,
+                         "media": {"track": "inbound", "chunk": self.chunk.to_string(),
+                                   "timestamp": (self.chunk * 20).to_string(), "payload": B64.encode(codes)}});
+        self.chunk += 1;
+        self.send(msg).await;
+    }
+
+    async fn on_server(&mut self, text: &str) {
+        let v: Value = serde_json::from_str(text).expect("server sends JSON");
+        assert_eq!(v["streamSid"], SID, "{text}");
+        match v["event"].as_str() {
+            Some("media") => {
+                if audible(&v) {
+                    self.audible += 1;
+                }
+            }
+            Some("mark") => {
+                let name = v["mark"]["name"].as_str().expect("mark.name").to_owned();
+                let echo = json!({"event": "mark", "sequenceNumber": self.seq.to_string(), "streamSid": SID,
+                                  "mark": {"name": name}});
+                self.marks.push(name);
+                self.send(echo).await;
+            }
+            Some("clear") => self.clears += 1,
+            Some("transfer") => self.transfers.push(v),
+            other => panic!("unexpected server message {other:?}: {text}"),
+        }
+    }
+
+    /// Streams until `done` holds (or the server closes the socket, when `done` must hold then).
+    async fn until(&mut self, what: &str, limit: Duration, done: impl Fn(&Peer) -> bool) {
+        let deadline = Instant::now() + limit;
+        while !done(self) {
+            assert!(
+                !self.closed && Instant::now() < deadline,
+                "{what}: not reached (closed {}, audible {}, marks {:?}, clears {}, transfers {}); records {:?}",
+                self.closed,
+                self.audible,
+                self.marks,
+                self.clears,
+                self.transfers.len(),
+                if self.closed {
+                    std::thread::sleep(Duration::from_secs(1));
+                    self.records()
+                } else {
+                    Vec::new()
+                }
+            );
+            tokio::select! {
+                _ = self.tick.tick() => self.send_frame().await,
+                msg = self.ws.next() => match msg {
+                    Some(Ok(Message::Text(t))) => self.on_server(t.as_str()).await,
+                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Binary(_) | Message::Frame(_))) => {}
+                    Some(Ok(Message::Close(_)) | Err(_)) | None => self.closed = true,
+                },
+            }
+        }
+    }
+
+    /// Lets the bot finish what it is saying: a new mark after at least `frames` more audible frames.
+    async fn hear_bot(&mut self, what: &str, frames: usize) {
+        let (audible, marks) = (self.audible, self.marks.len());
+        self.until(what, Duration::from_secs(30), |p| {
+            p.audible >= audible + frames && p.marks.len() > marks && p.script.is_empty()
+        })
+        .await;
+    }
+
+    /// The next `transfer` message, while streaming.
+    async fn transfer(&mut self) -> Value {
+        let n = self.transfers.len();
+        self.until("transfer", Duration::from_secs(30), |p| p.transfers.len() > n)
+            .await;
+        self.transfers[n].clone()
+    }
+}
+
+fn transcript_lines(r: &Value, role: &str) -> Vec<String> {
+    r["transcript"]
+        .as_array()
+        .expect("transcript")
+        .iter()
+        .filter(|l| l["role"] == role)
+        .map(|l| l["text"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn ws_call_converses_and_reverse_transfer_ok() {
+    use cxb_dataplane::agent::sim::{SIM_REPLY, SIM_TRANSCRIPT, SIM_TRANSFER_LINE, SIM_TRANSFER_TRANSCRIPT};
+    let dp = Dp::start("wsagent-ok", AGENT_BOTS, &["--providers", "sim"]);
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let mut p = Peer::start(&dp, "agentbot").await;
+        p.until("greeting mark", Duration::from_secs(20), |p| {
+            p.marks.first().is_some_and(|m| m == "greeting")
+        })
+        .await;
+        assert!(p.audible >= 25, "the opening is audible: {} frames", p.audible);
+
+        p.say("Hello there");
+        p.hear_bot("the bot's answer", 50).await;
+
+        // A long utterance is the sim's "can I talk to an agent please".
+        p.say("Yes I would really like to talk to somebody about my account and my last bill");
+        let t = p.transfer().await;
+        assert_eq!(
+            t["transfer"],
+            json!({"target": "sales", "destination": "+15550001111", "reason": "the caller asked for an agent"}),
+            "{t}"
+        );
+        p.send(json!({"event": "transfer_result", "streamSid": SID, "status": "ok"}))
+            .await;
+        p.until("the server closes", Duration::from_secs(10), |p| p.closed)
+            .await;
+
+        let recs = dp.wait_records(1, Duration::from_secs(10));
+        assert_eq!(recs.len(), 1, "{recs:?}");
+        let r = &recs[0];
+        assert_eq!(r["direction"], "websocket", "{r}");
+        assert_eq!(r["disconnected_by"], "transfer_to_agent", "{r}");
+        assert_eq!(r["was_transferred"], true, "{r}");
+        assert_eq!(r["transfer_method"], "websocket_reverse_transfer", "{r}");
+        assert_eq!(r["transfer_target"], "sales", "{r}");
+        assert_eq!(r["transfer_destination"], "+15550001111", "{r}");
+        assert_eq!(r["transfer_reason"], "the caller asked for an agent", "{r}");
+        assert!(r["transfer_at"].is_string(), "{r}");
+        assert!(r["transfer_failed_reason"].is_null(), "{r}");
+        let caller = transcript_lines(r, "caller");
+        assert_eq!(caller, [SIM_TRANSCRIPT, SIM_TRANSFER_TRANSCRIPT], "{r}");
+        let bot = transcript_lines(r, "bot");
+        assert!(bot[0].starts_with("Hello, you are talking to the agent bot"), "{r}");
+        assert!(
+            bot.iter().any(|l| l.contains(SIM_REPLY[1].trim())),
+            "the bot answered: {r}"
+        );
+        assert!(bot.iter().any(|l| l.contains(SIM_TRANSFER_LINE)), "{r}");
+        assert!(
+            !r["turn_latencies"].as_array().expect("turn_latencies").is_empty(),
+            "{r}"
+        );
+        assert_eq!(events_of(r, "transfer_started"), ["sales"], "{r}");
+        assert_eq!(events_of(r, "transfer_completed").len(), 1, "{r}");
+    })
+    .await
+    .expect("test finishes within 60 s");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn ws_reverse_transfer_failed_keeps_the_caller_and_barge_in_clears() {
+    use cxb_dataplane::agent::conversation::TRANSFER_FAILED_LINE;
+    use cxb_dataplane::agent::sim::SIM_REPLY;
+    let dp = Dp::start("wsagent-failed", AGENT_BOTS, &["--providers", "sim"]);
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let mut p = Peer::start(&dp, "agentbot").await;
+        p.until("greeting mark", Duration::from_secs(20), |p| !p.marks.is_empty())
+            .await;
+        p.say("Yes I would really like to talk to somebody about my account and my last bill");
+        p.transfer().await;
+        // Malformed and well-formed answers: the first is ignored, the second fails the transfer.
+        p.send(json!({"event": "transfer_result", "streamSid": SID, "status": "perhaps"}))
+            .await;
+        p.send(
+            json!({"event": "transfer_result", "streamSid": SID, "status": "failed", "reason": "no agents available"}),
+        )
+        .await;
+        p.hear_bot("the failed-transfer line", 25).await;
+
+        // The call goes on: the caller speaks, the bot answers; the caller talks over the answer.
+        p.say("Hello there");
+        let audible = p.audible;
+        p.until("the bot's answer starts", Duration::from_secs(20), |p| {
+            p.audible >= audible + 25 && p.script.is_empty()
+        })
+        .await;
+        p.say("Hello there");
+        p.until("clear", Duration::from_secs(20), |p| p.clears > 0).await;
+
+        p.send(json!({"event": "stop", "streamSid": SID})).await;
+        p.until("the server closes", Duration::from_secs(10), |p| p.closed)
+            .await;
+        let recs = dp.wait_records(1, Duration::from_secs(10));
+        assert_eq!(recs.len(), 1, "{recs:?}");
+        let r = &recs[0];
+        assert_eq!(r["disconnected_by"], "customer", "{r}");
+        assert_eq!(r["was_transferred"], false, "{r}");
+        assert_eq!(r["transfer_failed_reason"], "no agents available", "{r}");
+        assert_eq!(r["transfer_method"], "websocket_reverse_transfer", "{r}");
+        let bot = transcript_lines(r, "bot");
+        assert!(bot.iter().any(|l| l.contains(TRANSFER_FAILED_LINE)), "{r}");
+        // The answer was cut where the caller barged in.
+        assert!(
+            bot.iter()
+                .any(|l| l.len() >= 10 && SIM_REPLY[0].starts_with(l.as_str())),
+            "the bot answered after the failed transfer: {r}"
+        );
+        assert_eq!(events_of(r, "transfer_failed"), ["no agents available"], "{r}");
+        assert!(!events_of(r, "barge_in").is_empty(), "{r}");
+        assert!(
+            events_of(r, "other")
+                .iter()
+                .any(|d| d.starts_with("transfer_result ignored")),
+            "{r}"
+        );
+    })
+    .await
+    .expect("test finishes within 60 s");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn ws_transfer_without_answer_fails_and_a_close_after_transfer_succeeds() {
+    let dp = Dp::start("wsagent-close", AGENT_BOTS, &["--providers", "sim"]);
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let mut p = Peer::start(&dp, "agentbot").await;
+        p.until("greeting mark", Duration::from_secs(20), |p| !p.marks.is_empty())
+            .await;
+        // No answer to the first transfer: it fails after 10 s and the bot says so.
+        p.say("Yes I would really like to talk to somebody about my account and my last bill");
+        p.transfer().await;
+        let asked = Instant::now();
+        p.hear_bot("the failed-transfer line", 25).await;
+        assert!(
+            asked.elapsed() >= Duration::from_secs(9),
+            "failed after {:?}",
+            asked.elapsed()
+        );
+        // The second time the peer takes the caller by closing the stream.
+        p.say("Yes I would really like to talk to somebody about my account and my last bill");
+        p.transfer().await;
+        p.ws.close(None).await.unwrap();
+
+        let recs = dp.wait_records(1, Duration::from_secs(10));
+        assert_eq!(recs.len(), 1, "{recs:?}");
+        let r = &recs[0];
+        assert_eq!(r["disconnected_by"], "transfer_to_agent", "{r}");
+        assert_eq!(r["was_transferred"], true, "{r}");
+        assert_eq!(r["transfer_method"], "websocket_reverse_transfer", "{r}");
+        assert_eq!(r["transfer_failed_reason"], "no transfer_result within 10 s", "{r}");
+        assert_eq!(events_of(r, "transfer_started").len(), 2, "{r}");
+        assert_eq!(
+            events_of(r, "transfer_failed"),
+            ["no transfer_result within 10 s"],
+            "{r}"
+        );
+        assert_eq!(events_of(r, "transfer_completed").len(), 1, "{r}");
+    })
+    .await
+    .expect("test finishes within 60 s");
 }

@@ -1,5 +1,7 @@
 //! [`Metrics`]: a small Prometheus registry (text exposition format 0.0.4) for `/metrics`:
-//! requests by route and status, dial-outs accepted/refused, calls ingested, post-call jobs.
+//! requests by route and status, dial-outs by result status (and accepted/refused by reason), call
+//! records ingested and duplicates ignored, post-call jobs by kind and outcome, CRM push attempts
+//! by outcome.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -12,8 +14,22 @@ pub struct Metrics {
     requests: Mutex<BTreeMap<(String, String, u16), u64>>,
     dialout_accepted: AtomicU64,
     dialout_refused: Mutex<BTreeMap<String, u64>>,
+    dialout_status: Mutex<BTreeMap<String, u64>>,
     calls_ingested: AtomicU64,
+    calls_duplicate: AtomicU64,
     jobs: Mutex<BTreeMap<(String, String), u64>>,
+    crm_push: Mutex<BTreeMap<String, u64>>,
+}
+
+fn bump(m: &Mutex<BTreeMap<String, u64>>, label: &str) {
+    if let Ok(mut m) = m.lock() {
+        match m.get_mut(label) {
+            Some(n) => *n += 1,
+            None => {
+                m.insert(label.to_owned(), 1);
+            }
+        }
+    }
 }
 
 impl Metrics {
@@ -34,6 +50,22 @@ impl Metrics {
         if let Ok(mut m) = self.dialout_refused.lock() {
             *m.entry(reason.to_owned()).or_default() += 1;
         }
+    }
+
+    /// A dial-out request was answered: `status` is `ok` or the HTTP status (`401`, `404`, `422`,
+    /// `503`…).
+    pub fn dialout_status(&self, status: &str) {
+        bump(&self.dialout_status, status);
+    }
+
+    /// A call document was sent again and ignored (its session id is stored already).
+    pub fn call_duplicate(&self) {
+        self.calls_duplicate.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One CRM push attempt: `outcome` is `ok`, `http_error`, `transport` or `bad_url`.
+    pub fn crm_push(&self, outcome: &str) {
+        bump(&self.crm_push, outcome);
     }
 
     /// A new call document was ingested.
@@ -77,12 +109,26 @@ impl Metrics {
                 let _ = writeln!(out, "cxb_dialout_refused_total{{reason=\"{}\"}} {n}", esc(reason));
             }
         }
+        out.push_str("# HELP cxb_dialout_total Dial-out requests by result status.\n");
+        out.push_str("# TYPE cxb_dialout_total counter\n");
+        if let Ok(m) = self.dialout_status.lock() {
+            for (status, n) in m.iter() {
+                let _ = writeln!(out, "cxb_dialout_total{{status=\"{}\"}} {n}", esc(status));
+            }
+        }
         out.push_str("# HELP cxb_calls_ingested_total Call documents ingested from dataplanes.\n");
         out.push_str("# TYPE cxb_calls_ingested_total counter\n");
         let _ = writeln!(
             out,
             "cxb_calls_ingested_total {}",
             self.calls_ingested.load(Ordering::Relaxed)
+        );
+        out.push_str("# HELP cxb_calls_duplicate_total Call documents ignored as already stored.\n");
+        out.push_str("# TYPE cxb_calls_duplicate_total counter\n");
+        let _ = writeln!(
+            out,
+            "cxb_calls_duplicate_total {}",
+            self.calls_duplicate.load(Ordering::Relaxed)
         );
         out.push_str("# HELP cxb_postcall_jobs_total Post-call jobs finished, by kind and outcome.\n");
         out.push_str("# TYPE cxb_postcall_jobs_total counter\n");
@@ -94,6 +140,13 @@ impl Metrics {
                     esc(kind),
                     esc(outcome)
                 );
+            }
+        }
+        out.push_str("# HELP cxb_crm_push_total CRM push attempts by outcome.\n");
+        out.push_str("# TYPE cxb_crm_push_total counter\n");
+        if let Ok(m) = self.crm_push.lock() {
+            for (outcome, n) in m.iter() {
+                let _ = writeln!(out, "cxb_crm_push_total{{outcome=\"{}\"}} {n}", esc(outcome));
             }
         }
         out
@@ -118,7 +171,16 @@ mod tests {
         m.dialout_refused("no_capacity");
         m.call_ingested();
         m.job("analysis", "done");
+        m.dialout_status("ok");
+        m.dialout_status("401");
+        m.dialout_status("401");
+        m.call_duplicate();
+        m.crm_push("http_error");
         let t = m.render();
+        assert!(t.contains("cxb_dialout_total{status=\"ok\"} 1"));
+        assert!(t.contains("cxb_dialout_total{status=\"401\"} 2"));
+        assert!(t.contains("cxb_calls_duplicate_total 1"));
+        assert!(t.contains("cxb_crm_push_total{outcome=\"http_error\"} 1"));
         assert!(t.contains("cxb_http_requests_total{method=\"GET\",route=\"/api/v1/bots\",status=\"200\"} 2"));
         assert!(t.contains("cxb_dialout_accepted_total 1"));
         assert!(t.contains("cxb_dialout_refused_total{reason=\"no_capacity\"} 1"));

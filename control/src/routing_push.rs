@@ -1,7 +1,8 @@
-//! The [`DataplaneSnapshot`] control serves (bots, DIDs, decrypted provider endpoints) and
-//! [`push_all`], which PUTs it to every dataplane's `/internal/v1/routing`.
+//! The [`DataplaneSnapshot`] control serves (bots, DIDs, decrypted provider endpoints, enabled
+//! widgets with their key hashes) and [`push_all`], which PUTs it to every dataplane's
+//! `/internal/v1/routing`.
 
-use cxb_model::{BotConfig, DataplaneSnapshot, DidMapping, ProviderEndpoint};
+use cxb_model::{BotConfig, DataplaneSnapshot, DidMapping, ProviderEndpoint, WidgetAccess};
 use sqlx::Row;
 
 use crate::error::ApiResult;
@@ -33,7 +34,8 @@ pub enum PushError {
     },
 }
 
-/// Every bot (stored order by id), DID and provider endpoint (keys decrypted).
+/// Every bot (stored order by id), DID and provider endpoint (keys decrypted), and the enabled
+/// widgets of existing bots (the SHA-256 of each key, never the key).
 pub async fn snapshot(state: &AppState) -> ApiResult<DataplaneSnapshot> {
     let mut bots = Vec::new();
     for row in sqlx::query("SELECT config_json FROM bots ORDER BY id")
@@ -54,7 +56,24 @@ pub async fn snapshot(state: &AppState) -> ApiResult<DataplaneSnapshot> {
         });
     }
     let providers: Vec<ProviderEndpoint> = crate::api::settings::all_provider_endpoints(state).await?;
-    Ok(DataplaneSnapshot { bots, dids, providers })
+    let mut widgets = Vec::new();
+    for row in sqlx::query(
+        "SELECT w.bot_id, w.allowed_domains_json, w.widget_key FROM widgets w \
+         JOIN bots b ON b.id = w.bot_id WHERE w.enabled <> 0 ORDER BY w.bot_id",
+    )
+    .fetch_all(&state.db)
+    .await?
+    {
+        let domains: Vec<String> = serde_json::from_str(&row.try_get::<String, _>("allowed_domains_json")?)?;
+        let key: String = row.try_get("widget_key")?;
+        widgets.push(WidgetAccess::new(row.try_get::<String, _>("bot_id")?, &key, domains));
+    }
+    Ok(DataplaneSnapshot {
+        bots,
+        dids,
+        providers,
+        widgets,
+    })
 }
 
 /// The dataplane URLs to push to: the fleet list saved in settings, else the configured ones.
@@ -99,6 +118,17 @@ pub async fn push_all(state: &AppState) -> Result<(), PushError> {
         }
     }
     first_err.map_or(Ok(()), Err)
+}
+
+/// [`push_all`], waiting for it at most `wait` (it goes on in the background after that); errors
+/// are logged. Used where the change must be in force when the handler answers (a regenerated
+/// widget key).
+pub async fn push_all_within(state: &AppState, wait: std::time::Duration) {
+    let state = state.clone();
+    let push = tokio::spawn(async move {
+        let _ = push_all(&state).await;
+    });
+    let _ = tokio::time::timeout(wait, push).await;
 }
 
 /// [`push_all`] in the background (after a bot, DID or provider change); errors are logged.

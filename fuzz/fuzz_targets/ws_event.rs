@@ -2,7 +2,8 @@
 //! WebSocket media stream (Twilio Media Streams format): arbitrary text frames must never panic.
 //! The input is split into frames at newlines; a set low bit of the first byte first plays a valid
 //! `connected` + `start` so media, DTMF and marks are reached. Between frames, bytes of the input
-//! drive the bot side (audio, marks, clear, timers). Whatever parses must print back to the same
+//! drive the bot side (audio, marks, clear, transfer, timers); `transfer_result` frames in the
+//! input are answered only while a transfer of ours is pending. Whatever parses must print back to the same
 //! value, and everything we send must parse as an outbound message.
 use std::time::Duration;
 
@@ -41,13 +42,15 @@ fuzz_target!(|data: &[u8]| {
         }
         let _ = call.on_text(now, frame);
         while let Some(ev) = call.poll_event() {
-            if let WsEvent::Started { stream_sid, .. } = ev {
-                assert_eq!(call.stream_sid(), Some(stream_sid.as_str()));
+            match ev {
+                WsEvent::Started { stream_sid, .. } => assert_eq!(call.stream_sid(), Some(stream_sid.as_str())),
+                WsEvent::TransferResult { .. } => assert!(!call.transfer_pending()),
+                _ => {}
             }
         }
         while call.read_caller_audio(&mut pcm) > 0 {}
         let op = frame.as_bytes().first().copied().unwrap_or(0) ^ (i as u8);
-        match op % 5 {
+        match op % 7 {
             0 => {
                 pcm.iter_mut()
                     .enumerate()
@@ -61,6 +64,13 @@ fuzz_target!(|data: &[u8]| {
                 let _ = call.clear();
             }
             3 => call.handle_timeout(now + Duration::from_secs(u64::from(op))),
+            4 => {
+                let part = frame.get(..frame.len().min(40)).unwrap_or("t");
+                if call.send_transfer(part, "+15550001111", part).is_ok() {
+                    assert!(call.transfer_pending());
+                }
+            }
+            5 => call.abandon_transfer(),
             _ => {}
         }
         if op % 3 == 0 {

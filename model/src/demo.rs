@@ -8,6 +8,10 @@ use crate::bot::BotConfig;
 /// The id `sip:demo@host` reaches.
 pub const DEMO_BOT_ID: &str = "demo";
 
+/// The id of the demo customer: a second bot that plays a patient answering the phone, so the
+/// `cxb up` dial-out example has someone to talk to with no carrier.
+pub const DEMO_CUSTOMER_ID: &str = "demo-customer";
+
 /// The demo bot's configuration.
 pub fn demo_bot() -> BotConfig {
     let mut bot = BotConfig::new(DEMO_BOT_ID, "cxb demo");
@@ -63,6 +67,29 @@ pub fn demo_bot() -> BotConfig {
     bot
 }
 
+/// The demo customer: answers "Hello?" (a human-sounding greeting, so answering-machine
+/// detection lets the call through), then wants an appointment, gives a name and a day and says
+/// goodbye, one policy step per turn.
+pub fn demo_customer_bot() -> BotConfig {
+    let mut bot = BotConfig::new(DEMO_CUSTOMER_ID, "cxb demo customer");
+    bot.opening_message = "Hello?".into();
+    bot.system_prompt = "You are Sam, a patient answering a call from the clinic. Answer briefly.".into();
+    let step = |name: &str, say: &str| PolicyStep {
+        name: name.into(),
+        goal: String::new(),
+        say: say.into(),
+    };
+    bot.policy = vec![
+        step("want", "Yes, I would like to book an appointment."),
+        step("name", "My name is Sam."),
+        step("day", "Monday, please."),
+    ];
+    bot.behavior.closing_message = "Thank you, goodbye.".into();
+    bot.record = false;
+    bot.max_call_seconds = 120;
+    bot
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -70,5 +97,6 @@ mod tests {
         let bot = super::demo_bot();
         bot.validate().unwrap();
         assert_eq!(bot.id, super::DEMO_BOT_ID);
+        super::demo_customer_bot().validate().unwrap();
     }
 }

@@ -8,6 +8,7 @@
 //! - [`fleet`]: the versioned shared-memory capacity segment ([`FleetWriter`], [`FleetReader`]).
 //! - [`field`]: [`FieldError`], the validation error that names the offending field (HTTP 422).
 //! - [`template`]: `{{namespace.field}}` templates ([`template::render`], [`template::TemplateContext`]).
+//! - [`widget`]: [`WidgetAccess`], the web widget's key hash and allowed domains, and its checks.
 #![deny(unsafe_code)]
 
 pub mod agent;
@@ -20,6 +21,7 @@ pub mod number;
 pub mod record;
 pub mod routing;
 pub mod template;
+pub mod widget;
 
 pub use agent::{
     Behavior, CrmPrefetch, CrmPush, HttpMethod, KnowledgeDoc, PipelineConfig, PolicyStep, ProviderEndpoint,
@@ -35,6 +37,7 @@ pub use record::{
     TransferMethod, TurnLatency,
 };
 pub use routing::{DataplaneSnapshot, Route, RoutingTable, SnapshotError};
+pub use widget::WidgetAccess;
 
 /// The instant type of [`CallRecord`] times (RFC 3339 in JSON), re-exported so users need no
 /// direct `jiff` dependency.

@@ -339,6 +339,8 @@ pub enum TransferMethod {
     WebsocketReverseTransfer,
     /// SIP REFER to the destination.
     SipRefer,
+    /// The peer refused REFER, so we dialled the destination and bridged the caller to it.
+    SipBridge,
 }
 
 /// The result of one call.

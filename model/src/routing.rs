@@ -1,5 +1,6 @@
 //! [`RoutingTable`]: which bot an inbound call reaches, and the [`DataplaneSnapshot`] of bots and
-//! DIDs that control serves and the dataplane loads (or reads from a JSON/TOML file in embedded mode).
+//! DIDs (and enabled web widgets) that control serves and the dataplane loads (or reads from a
+//! JSON/TOML file in embedded mode).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -11,6 +12,7 @@ use crate::agent::ProviderEndpoint;
 use crate::bot::{BotConfig, DidMapping};
 use crate::field::FieldError;
 use crate::number;
+use crate::widget::WidgetAccess;
 
 /// Everything the dataplane needs to route calls: bots and the numbers that reach them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -25,6 +27,9 @@ pub struct DataplaneSnapshot {
     /// dataplane's environment).
     #[serde(default)]
     pub providers: Vec<ProviderEndpoint>,
+    /// Enabled web widgets (key hashes and allowed domains); a bot without one takes no widget calls.
+    #[serde(default)]
+    pub widgets: Vec<WidgetAccess>,
 }
 
 /// Why a snapshot cannot become a routing table, or cannot be loaded.
@@ -42,6 +47,14 @@ pub enum SnapshotError {
     #[error("dids[{index}]: {source}")]
     Did {
         /// Position in `dids`.
+        index: usize,
+        /// The invalid field.
+        source: FieldError,
+    },
+    /// A widget failed validation (`widgets[2].bot_id`).
+    #[error("widgets[{index}].{source}")]
+    Widget {
+        /// Position in `widgets`.
         index: usize,
         /// The invalid field.
         source: FieldError,
@@ -139,11 +152,27 @@ pub struct RoutingTable {
     by_id: HashMap<String, usize>,
     by_did: HashMap<String, usize>,
     providers: Vec<ProviderEndpoint>,
+    widgets: HashMap<String, WidgetAccess>,
+}
+
+impl SnapshotError {
+    /// The offending field as a path from the snapshot root (`bots[2].active_hours.time_zone`,
+    /// `widgets[0].bot_id`), for a `422` answer.
+    pub fn field(&self) -> String {
+        match self {
+            SnapshotError::Bot { index, source } => format!("bots[{index}].{}", source.field),
+            SnapshotError::Did { index, source } => format!("dids[{index}].{}", source.field),
+            SnapshotError::Widget { index, source } => format!("widgets[{index}].{}", source.field),
+            SnapshotError::DuplicateBot { .. } => "bots".into(),
+            SnapshotError::DuplicateDid { .. } | SnapshotError::UnknownBot { .. } => "dids".into(),
+            SnapshotError::Io { .. } | SnapshotError::Json { .. } | SnapshotError::Toml { .. } => "body".into(),
+        }
+    }
 }
 
 impl RoutingTable {
     /// Validates the snapshot (every bot and DID, unique ids and numbers, DIDs pointing at known
-    /// bots) and builds the table. DID numbers are normalised.
+    /// bots, at most one widget per known bot) and builds the table. DID numbers are normalised.
     pub fn new(snapshot: DataplaneSnapshot) -> Result<RoutingTable, SnapshotError> {
         let mut by_id = HashMap::with_capacity(snapshot.bots.len());
         let mut zones = Vec::with_capacity(snapshot.bots.len());
@@ -176,12 +205,28 @@ impl RoutingTable {
                 return Err(SnapshotError::DuplicateDid { number: did.number });
             }
         }
+        let mut widgets = HashMap::with_capacity(snapshot.widgets.len());
+        for (index, w) in snapshot.widgets.into_iter().enumerate() {
+            let err = |field: &'static str, message: &str| SnapshotError::Widget {
+                index,
+                source: FieldError::new(field, message.to_owned()),
+            };
+            w.validate().map_err(|source| SnapshotError::Widget { index, source })?;
+            if !by_id.contains_key(&w.bot_id) {
+                return Err(err("bot_id", "is not a bot of the snapshot"));
+            }
+            if widgets.contains_key(&w.bot_id) {
+                return Err(err("bot_id", "has a widget already"));
+            }
+            widgets.insert(w.bot_id.clone(), w);
+        }
         Ok(RoutingTable {
             bots: snapshot.bots,
             zones,
             by_id,
             by_did,
             providers: snapshot.providers,
+            widgets,
         })
     }
 
@@ -230,6 +275,11 @@ impl RoutingTable {
     /// The bot with this id, regardless of state (dial-out looks bots up this way).
     pub fn bot(&self, id: &str) -> Option<&BotConfig> {
         self.by_id.get(id).map(|&i| &self.bots[i])
+    }
+
+    /// The enabled widget of this bot, if any.
+    pub fn widget(&self, bot_id: &str) -> Option<&WidgetAccess> {
+        self.widgets.get(bot_id)
     }
 
     /// All bots in snapshot order.

@@ -46,6 +46,12 @@ impl TemplateContext {
         self.namespaces.get(ns)
     }
 
+    /// Sets namespace `ns` to an object holding `vars`.
+    pub fn insert_vars(&mut self, ns: impl Into<String>, vars: &crate::Variables) -> &mut TemplateContext {
+        let map: Map<String, Value> = vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        self.insert(ns, Value::Object(map))
+    }
+
     /// Fills `system.*` for the instant `now` in the IANA time zone `tz` (UTC when `tz` is
     /// empty or unknown): `now` (RFC 3339 with the zone's offset), `date` (`YYYY-MM-DD`),
     /// `time` (`HH:MM:SS`), `timezone` (the zone name used), `unix_ms`.
@@ -210,6 +216,41 @@ fn render_into(template: &str, ctx: &TemplateContext, text: &mut String, unknown
                 Some(v) => push_value(text, v),
                 None => note_unknown(unknown, name),
             },
+        }
+    }
+}
+
+/// Renders `template` as a URL: each inserted value is percent-encoded (everything but the
+/// RFC 3986 unreserved characters `A-Z a-z 0-9 - . _ ~`), so a caller number `+15550100` or a
+/// name with spaces stays one query value. The template's own text is kept as written.
+pub fn render_url(template: &str, ctx: &TemplateContext) -> Rendered {
+    let mut out = Rendered {
+        text: String::with_capacity(template.len()),
+        unknown: Vec::new(),
+    };
+    let mut value = String::new();
+    for piece in pieces(template) {
+        match piece {
+            Piece::Text(t) => out.text.push_str(t),
+            Piece::Var(name) => match ctx.lookup(&var_ref(name)) {
+                Some(v) => {
+                    value.clear();
+                    push_value(&mut value, v);
+                    percent_encode(&value, &mut out.text);
+                }
+                None => note_unknown(&mut out.unknown, name),
+            },
+        }
+    }
+    out
+}
+
+fn percent_encode(s: &str, out: &mut String) {
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
         }
     }
 }

@@ -142,11 +142,11 @@ fn print_banner(public_url: &str, first: Option<&cxb_control::FirstStart>, demo:
         let key = key.unwrap_or_else(|| "<your admin API key, printed on first start>".into());
         let _ = writeln!(
             out,
-            "  dial out (the demo bot calls the demo number {} through the loopback trunk):\n    \
+            "  dial out (the demo bot calls {}, a demo customer bot on this dataplane, through the loopback trunk):\n    \
              curl -sS -X POST {public_url}/api/v1/dialout -H 'X-API-Key: {key}' -H 'Content-Type: application/json' \
              -d '{{\"bot_id\":\"demo\",\"to_number\":\"{}\"}}'",
-            cxb_control::seed::DEMO_NUMBER,
-            cxb_control::seed::DEMO_NUMBER,
+            cxb_control::seed::DEMO_CUSTOMER_NUMBER,
+            cxb_control::seed::DEMO_CUSTOMER_NUMBER,
         );
         let _ = writeln!(out, "  calls: curl -sS {public_url}/api/v1/calls -H 'X-API-Key: {key}'");
     }

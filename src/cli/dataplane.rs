@@ -77,7 +77,7 @@ fn check_recordings(s: &str) -> Result<String, String> {
     Ok(s.to_owned())
 }
 
-fn parse_range(s: &str) -> Result<(u16, u16), String> {
+pub(crate) fn parse_range(s: &str) -> Result<(u16, u16), String> {
     let (a, b) = s.split_once('-').ok_or("expected START-END")?;
     let a: u16 = a.parse().map_err(|_| "bad start port")?;
     let b: u16 = b.parse().map_err(|_| "bad end port")?;

@@ -30,6 +30,9 @@ pub struct Args {
     /// Control's HTTP address (REST API and dashboard).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub control_http: std::net::SocketAddr,
+    /// RTP port range, `START-END`.
+    #[arg(long, default_value = "20000-40000", value_parser = dataplane::parse_range)]
+    pub rtp_ports: (u16, u16),
 }
 
 /// System parts the embedded voice stack uses, and where Debian puts them.
@@ -64,7 +67,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         shards: None,
         no_pin: false,
         calls_per_shard: 2000,
-        rtp_ports: (20000, 40000),
+        rtp_ports: args.rtp_ports,
         bots: args.bots.clone(),
         control_url: Some(control_url.clone()),
         internal_secret: Some(secret),

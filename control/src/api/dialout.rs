@@ -73,13 +73,23 @@ pub struct DialoutResponse {
 pub async fn dialout(
     State(state): State<AppState>,
     Extension(fleet): Extension<Arc<Fleet>>,
-    p: Principal,
-    ApiJson(body): ApiJson<Value>,
+    p: Result<Principal, ApiError>,
+    body: Result<ApiJson<Value>, ApiError>,
 ) -> ApiResult<Json<DialoutResponse>> {
-    let res = place(&state, &fleet, &p, body).await;
+    // Authentication and body errors are counted too (`cxb_dialout_total{status="401"}`).
+    let res = match (p, body) {
+        (Ok(p), Ok(ApiJson(body))) => place(&state, &fleet, &p, body).await,
+        (Err(e), _) | (_, Err(e)) => Err(e),
+    };
     match &res {
-        Ok(_) => state.metrics.dialout_accepted(),
-        Err(e) => state.metrics.dialout_refused(e.code()),
+        Ok(_) => {
+            state.metrics.dialout_accepted();
+            state.metrics.dialout_status("ok");
+        }
+        Err(e) => {
+            state.metrics.dialout_refused(e.code());
+            state.metrics.dialout_status(e.status().as_str());
+        }
     }
     res.map(Json)
 }
@@ -91,8 +101,8 @@ pub async fn dialout(
 pub async fn sip_dialout(
     state: State<AppState>,
     fleet: Extension<Arc<Fleet>>,
-    p: Principal,
-    body: ApiJson<Value>,
+    p: Result<Principal, ApiError>,
+    body: Result<ApiJson<Value>, ApiError>,
 ) -> ApiResult<Json<DialoutResponse>> {
     dialout(state, fleet, p, body).await
 }

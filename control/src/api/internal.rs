@@ -81,10 +81,13 @@ pub async fn ingest(State(state): State<AppState>, headers: HeaderMap, body: Byt
             )
                 .into_response())
         }
-        IngestOutcome::Duplicate => Err(ApiError::Conflict {
-            message: format!("call {} is already stored", record.session_id),
-            details: json!({"session_id": record.session_id}),
-        }),
+        IngestOutcome::Duplicate => {
+            state.metrics.call_duplicate();
+            Err(ApiError::Conflict {
+                message: format!("call {} is already stored", record.session_id),
+                details: json!({"session_id": record.session_id}),
+            })
+        }
     }
 }
 

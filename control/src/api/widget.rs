@@ -1,8 +1,11 @@
 //! `/api/v1/bots/{id}/widget`: the web widget's settings (enabled, allowed domains, key) and
 //! embed snippet; `POST …/widget/regenerate` replaces the key (the old one stops at once).
 //!
-//! The key is shown masked unless an admin asks `?reveal=true`. [`check`] is the key/Origin test
-//! the dataplane's widget endpoint needs (the snapshot has no widget field yet).
+//! The key is shown masked unless an admin asks `?reveal=true`. Enabled widgets go to the
+//! dataplanes in the routing snapshot (key hashed, see [`cxb_model::WidgetAccess`]); `PUT` and
+//! `regenerate` push routing before answering (waiting at most [`PUSH_WAIT`]), so a disabled widget
+//! or an old key stops working at once. Browsers connect to the dataplane's `GET /widget/{bot_id}`
+//! (`?key=`, `Origin` checked there with the same [`origin_allowed`] as [`check`] here).
 
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
@@ -12,15 +15,19 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::{IntoParams, ToSchema};
 
+pub use cxb_model::widget::{MAX_DOMAINS, origin_allowed};
+use cxb_model::widget::{constant_time_eq, valid_domain};
+
 use super::bots::{check_writer, visible_bot};
 use crate::auth::Principal;
 use crate::crypto::mask;
 use crate::db;
 use crate::error::{ApiError, ApiResult, Body};
+use crate::routing_push;
 use crate::state::AppState;
 
-/// Most allowed domains per bot.
-pub const MAX_DOMAINS: usize = 100;
+/// Longest wait for the routing push after a change (it goes on in the background after that).
+pub const PUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Routes of this module.
 pub fn routes() -> Router<AppState> {
@@ -43,6 +50,9 @@ pub struct WidgetView {
     pub widget_key: Option<String>,
     /// HTML to paste into a page (with the masked key unless revealed).
     pub embed_snippet: String,
+    /// The dataplane WebSocket endpoint browsers connect to (`wss://…/widget/{bot_id}`; the key
+    /// goes in `?key=`).
+    pub ws_url: String,
 }
 
 /// `PUT` body.
@@ -136,42 +146,42 @@ pub async fn check(state: &AppState, bot_id: &str, key: &str, origin: &str) -> A
     Ok(origin_allowed(&domains, origin))
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// The browser endpoint of `bot_id`'s widget: `ws(s)://<dataplane>/widget/{bot_id}`, on the
+/// first dataplane (the fleet list in settings, else the configured ones), or on the public URL
+/// when none is known (a proxy in front of both).
+pub async fn ws_url(state: &AppState, bot_id: &str) -> ApiResult<String> {
+    let base = routing_push::dataplane_urls(state)
+        .await?
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| state.cfg.public_url.clone());
+    let base = base.trim_end_matches('/');
+    let base = if let Some(rest) = base.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = base.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else {
+        base.to_owned()
+    };
+    Ok(format!("{base}/widget/{bot_id}"))
 }
 
-/// Whether an `Origin` (`scheme://host[:port]`) matches one of `domains` (`host` or `*.host`).
-pub fn origin_allowed(domains: &[String], origin: &str) -> bool {
-    let host = origin.split("://").nth(1).unwrap_or(origin);
-    let host = host.split(['/', ':']).next().unwrap_or("").to_ascii_lowercase();
-    domains.iter().any(|d| match d.strip_prefix("*.") {
-        Some(base) => host.ends_with(&format!(".{base}")),
-        None => host == *d,
-    })
-}
-
-fn valid_domain(d: &str) -> bool {
-    let base = d.strip_prefix("*.").unwrap_or(d);
-    !base.is_empty()
-        && base.len() <= 253
-        && base
-            .split('.')
-            .all(|l| !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
-}
-
-fn view(state: &AppState, bot_id: &str, w: Widget, reveal: bool) -> WidgetView {
+async fn view(state: &AppState, bot_id: &str, w: Widget, reveal: bool) -> ApiResult<WidgetView> {
     let shown = if reveal { w.key.clone() } else { mask(&w.key) };
+    let ws_url = ws_url(state, bot_id).await?;
     let embed_snippet = format!(
-        "<script src=\"{}/widget.js\" data-bot-id=\"{bot_id}\" data-widget-key=\"{shown}\" async></script>",
+        "<script src=\"{}/widget.js\" data-bot-id=\"{bot_id}\" data-widget-key=\"{shown}\" \
+         data-endpoint=\"{ws_url}\" async></script>",
         state.cfg.public_url.trim_end_matches('/')
     );
-    WidgetView {
+    Ok(WidgetView {
         enabled: w.enabled,
         allowed_domains: w.allowed_domains,
         widget_key_masked: mask(&w.key),
         widget_key: reveal.then_some(w.key),
         embed_snippet,
-    }
+        ws_url,
+    })
 }
 
 /// The widget settings (key masked; `?reveal=true` for admins shows it).
@@ -189,7 +199,7 @@ pub async fn read(
         p.require_admin()?;
     }
     let w = load_or_create(&state, &id).await?;
-    Ok(Json(view(&state, &id, w, q.reveal)))
+    Ok(Json(view(&state, &id, w, q.reveal).await?))
 }
 
 /// Enables/disables the widget and sets its allowed domains.
@@ -226,11 +236,12 @@ pub async fn update(
     w.enabled = body.enabled;
     w.allowed_domains = domains;
     save(&state, &id, &w).await?;
-    Ok(Json(view(&state, &id, w, false)))
+    routing_push::push_all_within(&state, PUSH_WAIT).await;
+    Ok(Json(view(&state, &id, w, false).await?))
 }
 
-/// Replaces the widget key; the old key stops working at once. The new key is returned in clear
-/// (once) to admins.
+/// Replaces the widget key and pushes routing; the old key stops working at once. The new key is
+/// returned in clear (once) to admins.
 #[utoipa::path(post, path = "/api/v1/bots/{id}/widget/regenerate", tag = "bots", params(("id" = String, Path)),
     responses((status = 200, body = WidgetView), (status = 401), (status = 403), (status = 404)))]
 pub async fn regenerate(
@@ -243,6 +254,7 @@ pub async fn regenerate(
     let mut w = load_or_create(&state, &id).await?;
     w.key = new_key();
     save(&state, &id, &w).await?;
+    routing_push::push_all_within(&state, PUSH_WAIT).await;
     let reveal = p.is_admin();
-    Ok(Json(view(&state, &id, w, reveal)))
+    Ok(Json(view(&state, &id, w, reveal).await?))
 }

@@ -140,6 +140,12 @@ pub async fn push_call(
     }
     let (body, unknown) = build_body(push, &ctx);
     let result = send(&state.http, push, &body, timeout).await;
+    state.metrics.crm_push(match &result {
+        Ok(_) => "ok",
+        Err(PushError::Status { .. }) => "http_error",
+        Err(PushError::Transport(_)) => "transport",
+        Err(PushError::BadUrl) => "bad_url",
+    });
     let at_ms = now_ms();
     let (status, http_status, mut detail) = match &result {
         Ok(s) => (

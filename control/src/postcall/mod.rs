@@ -226,9 +226,13 @@ async fn run_job(state: &AppState, cfg: &WorkerConfig, job: Job) {
     };
     let now = now_ms();
     let outcome = match &result {
-        Ok(()) => queue::finish(&state.db, &job.id, now).await,
+        Ok(()) => {
+            state.metrics.job(&job.kind, "done");
+            queue::finish(&state.db, &job.id, now).await
+        }
         Err(e) => {
             let retry = e.is_retryable() && job.attempt < policy.attempts;
+            state.metrics.job(&job.kind, if retry { "retry" } else { "failed" });
             let wait = policy.delay(job.attempt).max(e.retry_after().unwrap_or_default());
             let at = retry.then(|| now + ms(wait));
             tracing::warn!(job = %job.id, attempt = job.attempt, retry, error = %e, "post-call job failed");

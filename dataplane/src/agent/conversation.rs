@@ -44,13 +44,14 @@ use std::time::Duration;
 
 use cxb_dsp::resample::Resampler;
 use cxb_model::{
-    AmdResult, AmdVerdict, BotConfig, CallEvent, CallEventKind, DisconnectedBy, KnowledgeSearch, ServiceError,
-    ServiceKind, TranscriptEntry, TranscriptRole, VoicemailAction,
+    AmdResult, AmdVerdict, BotConfig, CallDirection, CallEvent, CallEventKind, DisconnectedBy, KnowledgeSearch,
+    ServiceError, ServiceKind, TranscriptEntry, TranscriptRole, VoicemailAction,
 };
 
 use crate::agent::api::{ChatMessage, LlmEvent, ProviderError, Role, SttEvent, ToolSpec, TtsAudio};
 use crate::media::MediaEvent;
 
+pub use text::template_context;
 pub use types::{Action, ConversationCtx, ConversationRecord, LlmId, ProviderOp, SegmentId, ToolCallId, ToolOutcome};
 
 /// Wait for a final transcript after the VAD says speech ended.
@@ -68,6 +69,10 @@ pub const BEEP_WAIT: Duration = Duration::from_secs(20);
 /// Longest wait for a closing line to play out before hanging up anyway.
 pub const HANGUP_WAIT: Duration = Duration::from_secs(20);
 /// What the bot says when a transfer fails.
+/// Outbound calls: how long the bot waits after the answer for the callee's "Hello?" before it
+/// speaks its opening anyway. While the callee talks, the wait extends to the end of their turn.
+pub const OUTBOUND_HELLO_WAIT: Duration = Duration::from_millis(2000);
+/// The line said when a transfer fails.
 pub const TRANSFER_FAILED_LINE: &str = "I'm sorry, I could not transfer your call right now.";
 
 /// Where a voicemail drop is.
@@ -140,6 +145,8 @@ pub struct Conversation {
     hangup: Option<(DisconnectedBy, Duration)>,
     transferring: bool,
     voicemail: Voicemail,
+    /// Outbound: the opening waits for the callee's first words or this deadline.
+    opening_at: Option<Duration>,
 }
 
 impl Conversation {
@@ -147,11 +154,21 @@ impl Conversation {
     /// [`on_answered`](Self::on_answered).
     pub fn new(bot: Rc<BotConfig>, ctx: ConversationCtx) -> Conversation {
         let mut unknown = Vec::new();
-        let system = text::render(&bot.system_prompt, &bot, &ctx.call, &ctx.crm, &ctx.system, &mut unknown);
+        let tpl = text::template_context(&bot, &ctx);
+        let (system, _) = text::render(&bot.system_prompt, &tpl, &mut unknown);
         let tools = text::tool_specs(&bot);
+        let events = unknown
+            .iter()
+            .map(|u| CallEvent {
+                at_ms: 0,
+                kind: CallEventKind::Other,
+                detail: format!("unknown template variable {{{{{u}}}}} in the system prompt"),
+            })
+            .collect();
         Conversation {
             rec: ConversationRecord {
                 unknown_variables: unknown,
+                events,
                 ..ConversationRecord::default()
             },
             tools,
@@ -184,6 +201,7 @@ impl Conversation {
             hangup: None,
             transferring: false,
             voicemail: Voicemail::None,
+            opening_at: None,
         }
     }
 
@@ -220,6 +238,8 @@ impl Conversation {
         let mut t = [
             self.turn.eot_at,
             self.reengage_at,
+            self.opening_at
+                .filter(|_| !self.caller_speaking && self.turn.start.is_none()),
             self.max_at,
             self.hangup.map(|h| h.1),
             match self.voicemail {
@@ -263,16 +283,19 @@ impl Conversation {
         });
     }
 
-    fn render(&mut self, tpl: &str) -> String {
-        let bot = Rc::clone(&self.bot);
-        text::render(
-            tpl,
-            &bot,
-            &self.ctx.call,
-            &self.ctx.crm,
-            &self.ctx.system,
-            &mut self.rec.unknown_variables,
-        )
+    /// Renders one of the bot's texts over the call's template context; a variable that is
+    /// unknown renders empty, is listed in `unknown_variables` and gets an event (once).
+    fn render(&mut self, now: Duration, tpl: &str) -> String {
+        let ctx = text::template_context(&self.bot, &self.ctx);
+        let (out, new) = text::render(tpl, &ctx, &mut self.rec.unknown_variables);
+        for u in new {
+            self.event(
+                now,
+                CallEventKind::Other,
+                format!("unknown template variable {{{{{u}}}}}"),
+            );
+        }
+        out
     }
 
     /// The call was answered at `now`: the max-duration clock starts and the opening message is said.
@@ -282,8 +305,20 @@ impl Conversation {
         }
         self.answered_at = Some(now);
         self.max_at = Some(now + Duration::from_secs(u64::from(self.bot.max_call_seconds)));
+        if self.ctx.direction == CallDirection::Outbound && !self.bot.opening_message.trim().is_empty() {
+            // The callee speaks first on an outbound call ("Hello?"); talking over them, or over
+            // an answering machine, is what makes bots sound like bots.
+            self.opening_at = Some(now + OUTBOUND_HELLO_WAIT);
+            return;
+        }
+        self.say_opening(now);
+    }
+
+    /// Says the opening message (rendered), or starts the idle timer when there is none.
+    fn say_opening(&mut self, now: Duration) {
+        self.opening_at = None;
         let opening = self.bot.opening_message.clone();
-        let opening = self.render(&opening);
+        let opening = self.render(now, &opening);
         if opening.trim().is_empty() {
             self.check_idle(now);
         } else {
@@ -494,6 +529,9 @@ impl Conversation {
         let end = self.turn.end.take();
         let stt_ms = self.turn.stt_ms.take();
         if text.is_empty() {
+            if self.opening_at.is_some() {
+                self.say_opening(now);
+            }
             self.check_idle(now);
             return;
         }
@@ -511,6 +549,11 @@ impl Conversation {
         match self.messages.last_mut() {
             Some(m) if m.role == Role::User => append(&mut m.content, &text),
             _ => self.messages.push(ChatMessage::text(Role::User, text.clone())),
+        }
+        if self.opening_at.is_some() {
+            // The callee's "Hello?": the answer to it is the opening.
+            self.say_opening(now);
+            return;
         }
         self.start_reply(now, text, end.unwrap_or(now), stt_ms);
     }
@@ -646,10 +689,36 @@ impl Conversation {
         }
     }
 
+    /// A call-progress tone on outbound early media, before any answer (`tone`: `sit`, `busy`,
+    /// `ringback`). A SIT (number unobtainable, congestion) or busy tone ends the attempt as
+    /// `rejected`, with the tone as the detector's reason; ring-back is only noted (once).
+    pub fn on_early_tone(&mut self, now: Duration, tone: &str, fatal: bool) {
+        if self.ended || self.answered_at.is_some() {
+            return;
+        }
+        let seen = self
+            .rec
+            .events
+            .iter()
+            .any(|e| e.detail == format!("early media: {tone}"));
+        if !seen {
+            self.event(now, CallEventKind::Other, format!("early media: {tone}"));
+        }
+        if fatal {
+            self.rec.amd = Some(AmdResult {
+                verdict: AmdVerdict::Unknown,
+                at_ms: 0,
+                reason: tone.to_owned(),
+                beep_at_ms: None,
+            });
+            self.do_hangup(DisconnectedBy::Rejected);
+        }
+    }
+
     fn leave_message(&mut self, now: Duration) {
         self.voicemail = Voicemail::Leaving;
         let msg = self.bot.voicemail.message.clone();
-        let msg = self.render(&msg);
+        let msg = self.render(now, &msg);
         self.say_line(now, &msg, false);
         self.hangup = Some((DisconnectedBy::Voicemail, now + HANGUP_WAIT));
         self.check_idle(now);
@@ -695,6 +764,9 @@ impl Conversation {
         if self.turn.eot_at.is_some_and(|t| now >= t) {
             self.end_turn(now);
         }
+        if self.opening_at.is_some_and(|t| now >= t) && !self.caller_speaking && self.turn.start.is_none() {
+            self.say_opening(now);
+        }
         if self.reengage_at.is_some_and(|t| now >= t) {
             self.reengage_at = None;
             self.reengage(now);
@@ -721,7 +793,7 @@ impl Conversation {
             return;
         };
         self.reengage_count += 1;
-        let msg = self.render(&msg);
+        let msg = self.render(now, &msg);
         self.say_line(now, &msg, true);
     }
 
@@ -729,7 +801,7 @@ impl Conversation {
     fn close(&mut self, now: Duration, by: DisconnectedBy) {
         self.stop_all(now);
         let closing = self.bot.behavior.closing_message.clone();
-        let closing = self.render(&closing);
+        let closing = self.render(now, &closing);
         self.hangup = Some((by, now + HANGUP_WAIT));
         self.reengage_at = None;
         self.turn = CallerTurn::default();

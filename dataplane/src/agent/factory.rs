@@ -7,12 +7,16 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use cxb_model::{BotConfig, ProviderEndpoint, ProviderKind, StageConfig};
+use std::time::Duration;
+
+use cxb_model::template::TemplateContext;
+use cxb_model::{BotConfig, CallDirection, ProviderEndpoint, ProviderKind, StageConfig};
 
 use super::api::{
     EventRx, Llm, ProviderError, ProviderErrorKind, Stt, SttEvent, SttParams, SttStream, Tts, TtsAudio, TtsParams,
     event_channel,
 };
+use super::conversation::{ConversationCtx, template_context};
 use super::knowledge::{Document, KnowledgeBase, KnowledgeConfig};
 use super::providers::HttpPool;
 use super::providers::{AnthropicLlm, DeepgramStt, ElevenLabsTts, OpenAiLlm, OpenAiStt, OpenAiTts};
@@ -51,6 +55,8 @@ pub struct AgentFactory {
     /// Every bot's stages use this provider instead (`--providers sim` for load runs).
     override_kind: Option<ProviderKind>,
     knowledge: RefCell<HashMap<String, (u64, Arc<KnowledgeBase>)>>,
+    /// The template context of the next [`AgentFactory::build`] (see [`AgentFactory::set_call_context`]).
+    next_ctx: RefCell<Option<TemplateContext>>,
 }
 
 impl AgentFactory {
@@ -60,6 +66,7 @@ impl AgentFactory {
             pool: HttpPool::default(),
             override_kind,
             knowledge: RefCell::new(HashMap::new()),
+            next_ctx: RefCell::new(None),
         }
     }
 
@@ -68,10 +75,29 @@ impl AgentFactory {
         &self.pool
     }
 
+    /// Gives the next [`AgentFactory::build`] (one call, on this shard's thread) the call's
+    /// template context, so the local responder renders policy lines like
+    /// "Thanks {{crm.first_name}}" with the call's values. The shard sets it right before it
+    /// creates the call's agent.
+    pub fn set_call_context(&self, ctx: TemplateContext) {
+        *self.next_ctx.borrow_mut() = Some(ctx);
+    }
+
+    /// [`AgentFactory::build_for_call`] with the context given to
+    /// [`AgentFactory::set_call_context`] (taken), else one with only the bot's variables.
+    pub fn build(&self, bot: &BotConfig, endpoints: &[ProviderEndpoint]) -> ProviderSet {
+        let ctx =
+            self.next_ctx.borrow_mut().take().unwrap_or_else(|| {
+                template_context(bot, &ConversationCtx::new(CallDirection::Inbound, Duration::ZERO))
+            });
+        self.build_for_call(bot, endpoints, ctx)
+    }
+
     /// The providers for `bot`, with endpoints and keys from `endpoints` (control's settings),
     /// else from the environment (`OPENAI_API_KEY`, `OPENAI_BASE_URL`, `ANTHROPIC_API_KEY`,
-    /// `DEEPGRAM_API_KEY`, `ELEVENLABS_API_KEY`).
-    pub fn build(&self, bot: &BotConfig, endpoints: &[ProviderEndpoint]) -> ProviderSet {
+    /// `DEEPGRAM_API_KEY`, `ELEVENLABS_API_KEY`). The local responder renders the bot's texts over
+    /// `ctx` (the call's template context, see [`template_context`]).
+    pub fn build_for_call(&self, bot: &BotConfig, endpoints: &[ProviderEndpoint], ctx: TemplateContext) -> ProviderSet {
         let p = &bot.pipeline;
         let kind = |st: &StageConfig| self.override_kind.unwrap_or(st.provider);
         let lang = |st: &StageConfig| {
@@ -108,7 +134,10 @@ impl AgentFactory {
                 None => Rc::new(Unconfigured("anthropic")),
             },
             ProviderKind::Sim => Rc::new(super::sim::SimLlm::default()),
-            _ => Rc::new(super::responder::LocalResponder::new(Rc::new(bot.clone()))),
+            _ => Rc::new(super::responder::LocalResponder::with_context(
+                Rc::new(bot.clone()),
+                ctx,
+            )),
         };
         let stt: Rc<dyn Stt> = match kind(&p.stt) {
             ProviderKind::Openai => match self.endpoint(ProviderKind::Openai, &p.stt, endpoints) {
@@ -314,6 +343,43 @@ mod tests {
         sorted.sort();
         sorted.dedup();
         assert_eq!(sorted.len(), k.len());
+    }
+
+    #[test]
+    fn local_responder_renders_policy_lines_over_the_call_context() {
+        use crate::agent::api::{ChatRequest, LlmEvent};
+        let f = AgentFactory::new(None);
+        let mut bot = BotConfig::new("b", "B");
+        bot.pipeline.llm.provider = ProviderKind::Embedded;
+        bot.pipeline.stt.provider = ProviderKind::Sim;
+        bot.pipeline.tts.provider = ProviderKind::Sim;
+        bot.policy.push(cxb_model::PolicyStep {
+            name: "thanks".into(),
+            goal: String::new(),
+            say: "Thanks {{crm.first_name}}, one moment.".into(),
+        });
+        let say = |set: &ProviderSet| {
+            let mut rx = set.llm.chat(ChatRequest {
+                model: String::new(),
+                system: String::new(),
+                messages: Vec::new(),
+                tools: Vec::new(),
+                temperature: None,
+                max_tokens: 0,
+                cache_prompt: false,
+            });
+            let mut text = String::new();
+            while let Ok(Ok(LlmEvent::Text(t))) = rx.try_recv() {
+                text.push_str(&t);
+            }
+            text
+        };
+        let mut ctx = ConversationCtx::new(CallDirection::Inbound, Duration::ZERO);
+        ctx.crm.insert("first_name".into(), "Alice".into());
+        f.set_call_context(template_context(&bot, &ctx));
+        assert_eq!(say(&f.build(&bot, &[])), "Thanks Alice, one moment.");
+        // The context was for one call only.
+        assert_eq!(say(&f.build(&bot, &[])), "Thanks, one moment.");
     }
 
     #[test]

@@ -22,6 +22,7 @@ use std::fmt;
 use std::rc::Rc;
 
 use cxb_model::BotConfig;
+use cxb_model::template::{self, TemplateContext};
 
 use crate::agent::api::{ChatMessage, ChatRequest, EventRx, Llm, LlmEvent, LlmUsage, Role, ToolCall, event_channel};
 
@@ -45,13 +46,10 @@ pub struct Reply {
     pub tool: Option<ToolCall>,
 }
 
-/// Renders a `say`/closing template for the current call.
-pub type Renderer = Box<dyn Fn(&str) -> String>;
-
 /// The deterministic local responder (see the module docs).
 pub struct LocalResponder {
     bot: Rc<BotConfig>,
-    render: Option<Renderer>,
+    ctx: TemplateContext,
 }
 
 impl fmt::Debug for LocalResponder {
@@ -63,25 +61,22 @@ impl fmt::Debug for LocalResponder {
 }
 
 impl LocalResponder {
-    /// A responder for `bot`; `{{…}}` placeholders in its texts are dropped.
+    /// A responder for `bot` with no call context: `{{…}}` variables in its texts render empty.
     pub fn new(bot: Rc<BotConfig>) -> LocalResponder {
-        LocalResponder { bot, render: None }
+        LocalResponder::with_context(bot, TemplateContext::new())
     }
 
-    /// A responder that renders the bot's texts (policy `say`, closing message) with `render`,
-    /// e.g. over the call's template context.
-    pub fn with_renderer(bot: Rc<BotConfig>, render: Renderer) -> LocalResponder {
-        LocalResponder {
-            bot,
-            render: Some(render),
-        }
+    /// A responder that renders the bot's texts (policy `say`, goal, closing message) over the
+    /// call's template context (`call.*`, `crm.*`, `system.*`) with [`cxb_model::template`];
+    /// unknown variables render empty (the conversation reports them for its own lines).
+    pub fn with_context(bot: Rc<BotConfig>, ctx: TemplateContext) -> LocalResponder {
+        LocalResponder { bot, ctx }
     }
 
+    /// `tpl` rendered, with the gaps empty variables leave tidied ("Thanks {{crm.x}}, bye" →
+    /// "Thanks, bye").
     fn render(&self, tpl: &str) -> String {
-        match &self.render {
-            Some(r) => r(tpl),
-            None => text::strip_placeholders(tpl),
-        }
+        text::tidy(&template::render(tpl, &self.ctx).text)
     }
 
     /// The text of step `i` (its `say`, else its goal, else its name).

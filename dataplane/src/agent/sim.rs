@@ -3,9 +3,13 @@
 //! model. The rest of the pipeline still runs (jitter buffer, decode, resample, VAD, recording,
 //! TTS playout, RTCP).
 //!
-//! - [`SimStt`] decodes nothing: shortly after each `speech_ended` it reports
-//!   [`SIM_TRANSCRIPT`] as a final, end-of-turn result.
-//! - [`SimLlm`] streams the fixed [`SIM_REPLY`] clauses with fixed small delays, never a tool.
+//! - [`SimStt`] decodes nothing: shortly after each `speech_ended` it reports a final,
+//!   end-of-turn result: [`SIM_TRANSCRIPT`], or [`SIM_TRANSFER_TRANSCRIPT`] when the utterance
+//!   carried at least [`SIM_LONG_UTTERANCE`] of audio (so a test caller "asks for an agent" by
+//!   speaking longer).
+//! - [`SimLlm`] streams the fixed [`SIM_REPLY`] clauses with fixed small delays; when the
+//!   caller's last words ask for an agent and `transfer_call` is offered, it says
+//!   [`SIM_TRANSFER_LINE`] and calls `transfer_call` to the first target instead.
 //! - [`SimTts`] plays pre-rendered audio: each distinct phrase is rendered once per process
 //!   (by espeak-ng on the embedded worker, or as a deterministic speech-like signal when
 //!   espeak-ng is unavailable or [`SimVoice::Synthetic`] is chosen), kept in a process-wide
@@ -20,13 +24,22 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::agent::api::{
-    ChatRequest, EventRx, EventTx, Llm, LlmEvent, LlmUsage, Stt, SttEvent, SttParams, SttStream, Tts, TtsAudio,
-    TtsParams, event_channel,
+    ChatRequest, EventRx, EventTx, Llm, LlmEvent, LlmUsage, Role, Stt, SttEvent, SttParams, SttStream, ToolCall, Tts,
+    TtsAudio, TtsParams, event_channel,
 };
 use crate::agent::embedded::{ESPEAK_RATE, TtsOutput, send_chunks, submit_tts, voice_for};
 
-/// What [`SimStt`] hears in every utterance.
+/// What [`SimStt`] hears in every utterance shorter than [`SIM_LONG_UTTERANCE`].
 pub const SIM_TRANSCRIPT: &str = "I would like to book an appointment";
+/// What [`SimStt`] hears in an utterance of at least [`SIM_LONG_UTTERANCE`].
+pub const SIM_TRANSFER_TRANSCRIPT: &str = "Can I talk to an agent please";
+/// Utterances carrying at least this much audio (between `speech_started` and `speech_ended`,
+/// so the VAD's trailing silence included) are heard as [`SIM_TRANSFER_TRANSCRIPT`].
+pub const SIM_LONG_UTTERANCE: Duration = Duration::from_millis(2500);
+/// What [`SimLlm`] says before it calls `transfer_call`.
+pub const SIM_TRANSFER_LINE: &str = "Sure, let me transfer you to an agent now.";
+/// Words in the caller's last message that make [`SimLlm`] transfer.
+const AGENT_WORDS: [&str; 4] = ["agent", "human", "person", "operator"];
 /// What [`SimLlm`] answers, clause by clause.
 pub const SIM_REPLY: [&str; 3] = [
     "Sure, I can help you with that. ",
@@ -83,12 +96,20 @@ impl SimStt {
 }
 
 impl Stt for SimStt {
-    fn open(&self, _params: &SttParams) -> (Box<dyn SttStream>, EventRx<SttEvent>) {
+    fn open(&self, params: &SttParams) -> (Box<dyn SttStream>, EventRx<SttEvent>) {
         let (tx, rx) = event_channel();
+        let rate = if params.sample_rate == 0 {
+            16_000
+        } else {
+            params.sample_rate
+        };
         (
             Box::new(SimSttStream {
                 tx: Some(tx),
                 delay: self.timing.stt_final,
+                long: (SIM_LONG_UTTERANCE.as_millis() as u64 * u64::from(rate) / 1000) as usize,
+                speaking: false,
+                heard: 0,
             }),
             rx,
         )
@@ -99,17 +120,32 @@ impl Stt for SimStt {
 struct SimSttStream {
     tx: Option<EventTx<SttEvent>>,
     delay: Duration,
+    /// Samples of [`SIM_LONG_UTTERANCE`].
+    long: usize,
+    speaking: bool,
+    /// Samples pushed since `speech_started`.
+    heard: usize,
 }
 
 impl SttStream for SimSttStream {
-    fn push(&mut self, _pcm: &[i16]) {}
+    fn push(&mut self, pcm: &[i16]) {
+        if self.speaking {
+            self.heard += pcm.len();
+        }
+    }
 
-    fn speech_started(&mut self) {}
+    fn speech_started(&mut self) {
+        self.speaking = true;
+        self.heard = 0;
+    }
 
     fn speech_ended(&mut self) {
+        let long = std::mem::take(&mut self.heard) >= self.long;
+        self.speaking = false;
         let Some(tx) = &self.tx else { return };
+        let text = if long { SIM_TRANSFER_TRANSCRIPT } else { SIM_TRANSCRIPT };
         let ev = SttEvent::Final {
-            text: SIM_TRANSCRIPT.to_owned(),
+            text: text.to_owned(),
             end_of_turn: true,
         };
         if self.delay.is_zero() {
@@ -141,9 +177,37 @@ impl SimLlm {
     }
 }
 
+/// The `transfer_call` [`SimLlm`] makes for `req`, if the caller's last message asks for an agent
+/// and the tool is offered (to the first target of its `target` enum).
+fn transfer_call(req: &ChatRequest) -> Option<ToolCall> {
+    let last = req.messages.last().filter(|m| m.role == Role::User)?;
+    let said = last.content.to_lowercase();
+    let asks = said
+        .split(|c: char| !c.is_alphanumeric())
+        .any(|w| AGENT_WORDS.contains(&w));
+    let tool = req.tools.iter().find(|t| t.name == "transfer_call").filter(|_| asks)?;
+    let target = tool.parameters["properties"]["target"]["enum"][0]
+        .as_str()
+        .unwrap_or("");
+    let args = serde_json::json!({"target": target, "reason": "the caller asked for an agent"});
+    Some(ToolCall {
+        id: "sim-transfer_call".to_owned(),
+        name: "transfer_call".to_owned(),
+        arguments: args.to_string(),
+    })
+}
+
 impl Llm for SimLlm {
-    fn chat(&self, _req: ChatRequest) -> EventRx<LlmEvent> {
+    fn chat(&self, req: ChatRequest) -> EventRx<LlmEvent> {
         let (tx, rx) = event_channel();
+        if let Some(call) = transfer_call(&req) {
+            let _ = tx.send(Ok(LlmEvent::Text(SIM_TRANSFER_LINE.to_owned())));
+            let _ = tx.send(Ok(LlmEvent::ToolCall(call)));
+            let _ = tx.send(Ok(LlmEvent::Done {
+                usage: LlmUsage::default(),
+            }));
+            return rx;
+        }
         let timing = self.timing;
         if timing.llm_first_token.is_zero() && timing.llm_clause_gap.is_zero() {
             for c in SIM_REPLY {

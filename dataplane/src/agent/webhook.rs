@@ -9,7 +9,8 @@ use tokio::time::Instant;
 
 use crate::agent::api::{ProviderError, ProviderErrorKind};
 use crate::agent::providers::pool::{self, HttpPool, map_reqwest};
-use cxb_model::{CrmPrefetch, HttpMethod, ToolCallStatus, ToolConfig};
+use cxb_model::template::{self, Rendered, TemplateContext};
+use cxb_model::{CrmPrefetch, HttpMethod, ToolCallStatus, ToolConfig, Variables};
 
 /// Most bytes of a webhook response read.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -126,6 +127,46 @@ pub async fn prefetch(
             format!("CRM response: {e}"),
         )),
     }
+}
+
+/// What a call's CRM pre-fetch came to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrefetchOutcome {
+    /// The CRM's JSON object (its fields become `crm.*`), or why there is none.
+    pub result: Result<Map<String, Value>, ProviderError>,
+    /// From start to the end of the response (or the failure).
+    pub duration: Duration,
+    /// Variables of the URL template that were unknown (rendered empty).
+    pub unknown: Vec<String>,
+}
+
+/// The pre-fetch URL of a call: `crm.url` rendered over `ctx` (usually
+/// [`cxb_model::template::record_context`] of the call: `call.*`, dial-out `crm.*`, `system.*`),
+/// each inserted value percent-encoded ([`template::render_url`]).
+pub fn prefetch_url(crm: &CrmPrefetch, ctx: &TemplateContext) -> Rendered {
+    template::render_url(&crm.url, ctx)
+}
+
+/// Renders the URL over `ctx` and runs [`prefetch`]; never takes longer than the pre-fetch's
+/// `timeout_ms` (plus scheduling). Failures are outcomes, so a failing CRM never fails a call.
+pub async fn prefetch_for_call(pool: &HttpPool, crm: &CrmPrefetch, ctx: &TemplateContext) -> PrefetchOutcome {
+    let start = Instant::now();
+    let url = prefetch_url(crm, ctx);
+    let result = prefetch(pool, crm, &url.text).await;
+    PrefetchOutcome {
+        result,
+        duration: start.elapsed(),
+        unknown: url.unknown,
+    }
+}
+
+/// `crm` (the dial-out variables) with the pre-fetched `fields` merged over it: on a name in both,
+/// **the pre-fetch wins** — the CRM is the system of record at call time, while dial variables are
+/// what the dialler knew when it queued the call. Returns how many fields were taken.
+pub fn merge_crm(crm: &mut Variables, fields: Map<String, Value>) -> usize {
+    let n = fields.len();
+    crm.extend(fields);
+    n
 }
 
 struct Response {

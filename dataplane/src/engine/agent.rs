@@ -4,11 +4,14 @@
 //! conversation's actions: start/cancel LLM and TTS streams, play audio, clear the downlink on
 //! barge-in, search the knowledge base, run webhooks, and ask the shard to transfer or hang up.
 
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cxb_dsp::amd::{AmdConfig, AmdDetector, AmdEvent, Verdict};
+use cxb_dsp::amd::{AmdConfig, AmdDetector, AmdEvent, EarlyTone, Verdict};
 use cxb_model::{AmdVerdict, BotConfig, CallDirection, DisconnectedBy, KnowledgeSearch};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -21,7 +24,7 @@ use crate::agent::factory::{AgentFactory, ProviderSet};
 use crate::agent::knowledge::Retriever;
 use crate::agent::providers::HttpPool;
 use crate::agent::webhook;
-use crate::media::{MediaEvent, RtpMedia};
+use crate::media::{Downlink, MediaEvent, RtpMedia, Uplink};
 
 /// A far-end frame is speech for the voicemail detector at this VAD probability …
 const AMD_SPEECH_PROBABILITY: f32 = 0.5;
@@ -51,16 +54,61 @@ pub enum AgentInput {
     Tool(ToolCallId, ToolOutcome),
 }
 
-/// What the conversation asks of the shard (SIP side).
+/// What the conversation asks of the call's owner (the SIP shard or a WebSocket session).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ShardEffect {
     /// Hang up, recording who ended the call.
     Hangup(DisconnectedBy),
-    /// Transfer (REFER) the caller to `destination`.
+    /// Transfer the caller (SIP: REFER to `destination`; WebSocket: a `transfer` event).
     Transfer {
         /// SIP URI or number.
         destination: String,
+        /// The named target the bot chose.
+        target: String,
+        /// Why (from the model).
+        reason: String,
     },
+}
+
+/// The media pipeline a [`CallAgent`] drives: a SIP call's [`RtpMedia`] or a WebSocket stream's
+/// uplink and downlink.
+pub trait AgentMedia {
+    /// Caller side (VAD, caller-audio ring).
+    fn uplink(&self) -> &Uplink;
+    /// Caller side, mutable.
+    fn uplink_mut(&mut self) -> &mut Uplink;
+    /// Bot side (playout queue).
+    fn downlink(&self) -> &Downlink;
+    /// Bot side, mutable.
+    fn downlink_mut(&mut self) -> &mut Downlink;
+    /// Whether bot audio has somewhere to go (RTP: a latched or trusted address).
+    fn can_send(&self) -> bool;
+    /// Barge-in: drops the bot audio queued here (and, where the far end buffers audio, there).
+    fn stop_playout(&mut self) {
+        self.downlink_mut().clear();
+    }
+}
+
+impl AgentMedia for RtpMedia {
+    fn uplink(&self) -> &Uplink {
+        RtpMedia::uplink(self)
+    }
+
+    fn uplink_mut(&mut self) -> &mut Uplink {
+        RtpMedia::uplink_mut(self)
+    }
+
+    fn downlink(&self) -> &Downlink {
+        RtpMedia::downlink(self)
+    }
+
+    fn downlink_mut(&mut self) -> &mut Downlink {
+        RtpMedia::downlink_mut(self)
+    }
+
+    fn can_send(&self) -> bool {
+        self.rtp_target().is_some()
+    }
 }
 
 /// The agent side of one call.
@@ -127,7 +175,7 @@ impl CallAgent {
     }
 
     /// Media is negotiated: take the caller-audio ring and open the STT stream.
-    pub fn attach(&mut self, media: &mut RtpMedia) {
+    pub fn attach<M: AgentMedia + ?Sized>(&mut self, media: &mut M) {
         if self.ring.is_none() {
             self.ring = media.uplink_mut().take_caller_ring();
         }
@@ -140,7 +188,12 @@ impl CallAgent {
     }
 
     /// The call was answered: the conversation starts (opening message).
-    pub fn on_answered(&mut self, now: Duration, media: Option<&mut RtpMedia>, effects: &mut Vec<ShardEffect>) {
+    pub fn on_answered<M: AgentMedia + ?Sized>(
+        &mut self,
+        now: Duration,
+        media: Option<&mut M>,
+        effects: &mut Vec<ShardEffect>,
+    ) {
         if self.answered.is_some() {
             return;
         }
@@ -156,20 +209,22 @@ impl CallAgent {
 
     /// One 20 ms tick, after the media tick: caller audio to STT, playout progress and media
     /// events to the conversation, due timers, then the actions.
-    pub fn tick(
+    pub fn tick<M: AgentMedia + ?Sized>(
         &mut self,
         now: Duration,
-        media: &mut RtpMedia,
+        media: &mut M,
         events: &[Option<MediaEvent>],
         effects: &mut Vec<ShardEffect>,
     ) {
         self.feed_stt();
         let Some(answered) = self.answered else {
+            self.feed_early_media(now, media);
+            self.drive(now, Some(media), effects);
             return;
         };
         // Nowhere to send (the peer never sent RTP to latch on and its SDP address is not
         // trusted): audio nobody can hear must not hold the conversation up (closing lines).
-        if media.rtp_target().is_none() && now.saturating_sub(answered) > UNLATCHED_DISCARD_AFTER {
+        if !media.can_send() && now.saturating_sub(answered) > UNLATCHED_DISCARD_AFTER {
             media.downlink_mut().clear();
         }
         self.conv.on_played(now, media.downlink().queued_samples());
@@ -191,11 +246,11 @@ impl CallAgent {
     }
 
     /// A provider result from the inbox.
-    pub fn on_input(
+    pub fn on_input<M: AgentMedia + ?Sized>(
         &mut self,
         now: Duration,
         input: AgentInput,
-        media: Option<&mut RtpMedia>,
+        media: Option<&mut M>,
         effects: &mut Vec<ShardEffect>,
     ) {
         match input {
@@ -220,12 +275,12 @@ impl CallAgent {
     }
 
     /// The transfer the conversation asked for ended.
-    pub fn on_transfer_result(
+    pub fn on_transfer_result<M: AgentMedia + ?Sized>(
         &mut self,
         now: Duration,
         ok: bool,
         reason: Option<String>,
-        media: Option<&mut RtpMedia>,
+        media: Option<&mut M>,
         effects: &mut Vec<ShardEffect>,
     ) {
         self.conv.on_transfer_result(now, ok, reason);
@@ -247,7 +302,7 @@ impl CallAgent {
     }
 
     /// Runs the answering-machine detector over this tick's far-end frame.
-    fn feed_amd(&mut self, now: Duration, media: &RtpMedia) {
+    fn feed_amd<M: AgentMedia + ?Sized>(&mut self, now: Duration, media: &M) {
         let Some(d) = self.amd.as_mut() else { return };
         let up = media.uplink();
         let frame = up.last_frame_16k();
@@ -275,6 +330,23 @@ impl CallAgent {
         }
     }
 
+    /// Outbound early media (before the answer) through the detector's call-progress tones:
+    /// SIT or busy end the attempt (see [`Conversation::on_early_tone`]).
+    fn feed_early_media<M: AgentMedia + ?Sized>(&mut self, now: Duration, media: &M) {
+        let Some(d) = self.amd.as_mut() else { return };
+        d.process_early(media.uplink().last_frame_16k());
+        while let Some(ev) = d.poll_event() {
+            if let AmdEvent::EarlyTone { tone, .. } = ev {
+                let (name, fatal) = match tone {
+                    EarlyTone::Sit => ("sit", true),
+                    EarlyTone::Busy => ("busy", true),
+                    EarlyTone::Ringback => ("ringback", false),
+                };
+                self.conv.on_early_tone(now, name, fatal);
+            }
+        }
+    }
+
     /// Moves the caller audio that arrived since the last tick to STT.
     fn feed_stt(&mut self) {
         let (Some(ring), Some(stt)) = (self.ring.as_mut(), self.stt.as_mut()) else {
@@ -295,7 +367,12 @@ impl CallAgent {
     }
 
     /// Carries out every pending action.
-    fn drive(&mut self, now: Duration, mut media: Option<&mut RtpMedia>, effects: &mut Vec<ShardEffect>) {
+    fn drive<M: AgentMedia + ?Sized>(
+        &mut self,
+        now: Duration,
+        mut media: Option<&mut M>,
+        effects: &mut Vec<ShardEffect>,
+    ) {
         while let Some(action) = self.conv.poll_action() {
             match action {
                 Action::StartLlm { id, request } => {
@@ -336,7 +413,7 @@ impl CallAgent {
                 }
                 Action::StopPlayout => {
                     if let Some(m) = media.as_deref_mut() {
-                        m.downlink_mut().clear();
+                        m.stop_playout();
                     }
                 }
                 Action::Search { turn, query } => self.search(now, turn, &query),
@@ -354,7 +431,15 @@ impl CallAgent {
                         let _ = inbox.send(AgentInput::Tool(id, outcome));
                     }));
                 }
-                Action::Transfer { destination, .. } => effects.push(ShardEffect::Transfer { destination }),
+                Action::Transfer {
+                    target,
+                    destination,
+                    reason,
+                } => effects.push(ShardEffect::Transfer {
+                    destination,
+                    target,
+                    reason,
+                }),
                 Action::Hangup { by } => effects.push(ShardEffect::Hangup(by)),
             }
         }
@@ -440,5 +525,38 @@ fn forward<T: 'static>(
         if let Some(l) = last {
             let _ = inbox.send(l);
         }
+    })
+}
+
+/// A future handed to [`spawn_on_shard`].
+pub type LocalJob = Pin<Box<dyn Future<Output = ()>>>;
+
+thread_local! {
+    /// Where [`spawn_on_shard`] sends jobs on this thread (set by [`local_spawner`]).
+    static LOCAL_JOBS: RefCell<Option<mpsc::UnboundedSender<LocalJob>>> = const { RefCell::new(None) };
+}
+
+/// Serves [`spawn_on_shard`] on this thread until the thread's runtime stops. Spawn it once per
+/// shard thread, on the shard's `LocalSet` (`tokio::task::spawn_local(local_spawner())`).
+pub async fn local_spawner() {
+    let (tx, mut rx) = mpsc::unbounded_channel::<LocalJob>();
+    LOCAL_JOBS.with(|j| *j.borrow_mut() = Some(tx));
+    while let Some(job) = rx.recv().await {
+        tokio::task::spawn_local(job);
+    }
+}
+
+/// Whether a [`local_spawner`] runs on this thread.
+pub fn has_local_spawner() -> bool {
+    LOCAL_JOBS.with(|j| j.borrow().as_ref().is_some_and(|tx| !tx.is_closed()))
+}
+
+/// Runs `job` as a local task of this thread's shard. For code on a `tokio::spawn` task (axum's
+/// WebSocket upgrade) whose call needs `spawn_local` (the agent's provider tasks). Gives the job
+/// back when no [`local_spawner`] runs on this thread.
+pub fn spawn_on_shard(job: LocalJob) -> Result<(), LocalJob> {
+    LOCAL_JOBS.with(|j| match j.borrow().as_ref() {
+        Some(tx) => tx.send(job).map_err(|e| e.0),
+        None => Err(job),
     })
 }

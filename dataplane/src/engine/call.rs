@@ -77,6 +77,8 @@ pub struct Call {
     pub peer: Option<std::net::SocketAddr>,
     /// The voice agent, once the call is set up.
     pub agent: Option<super::agent::CallAgent>,
+    /// Its part in a transfer by bridging (see `calls::bridge`).
+    pub bridge: super::calls::bridge::Bridge,
 }
 
 impl Call {

@@ -28,8 +28,14 @@ use crate::agent::conversation::ConversationCtx;
 use crate::agent::factory::AgentFactory;
 use crate::media::{MediaEvent, RtpMedia, RtpMediaConfig};
 
+pub(super) mod bridge;
+
 /// How long past `max_call_seconds` the shard waits for the agent's closing line before it hangs up itself.
 const MAX_DURATION_GRACE: Duration = Duration::from_secs(25);
+
+/// How long past a CRM pre-fetch's own timeout the shard waits for its task before it starts the
+/// call without CRM data.
+const PREFETCH_GRACE: Duration = Duration::from_millis(250);
 
 /// Retry-After (seconds) on a 503 when the shard is full.
 const RETRY_AFTER_SECS: &str = "5";
@@ -44,13 +50,15 @@ pub struct Shard {
     calls: HashMap<CallHandle, Call>,
     ports: PortPool,
     sip_send: std::net::UdpSocket,
-    ringback: Rc<Vec<i16>>,
+    ringback: Arc<[i16]>,
     rng: TokenRng,
     stopping: Option<Instant>,
     stopped: bool,
     ticks: u64,
     load: LoadMeter,
     agents: AgentFactory,
+    /// Calls whose CRM pre-fetch is running → when the shard stops waiting for it.
+    prefetching: HashMap<CallHandle, Instant>,
 }
 
 /// CPU load of the shard thread: thread CPU time over wall time, sampled every second.
@@ -117,13 +125,14 @@ impl Shard {
             calls: HashMap::new(),
             ports: PortPool::new(lo, hi),
             sip_send,
-            ringback: Rc::new(voice::ringback_cycle()),
+            ringback: Arc::from(voice::ringback_cycle()),
             rng,
             stopping: None,
             stopped: false,
             ticks: 0,
             load: LoadMeter::new(),
             agents: AgentFactory::new(shared.cfg.providers),
+            prefetching: HashMap::new(),
             shared,
         })
     }
@@ -328,7 +337,7 @@ impl Shard {
                 match answer {
                     Ok(a) => {
                         c.local_sdp = Some(Bytes::from(a.sdp.to_string()));
-                        c.media = self.make_media(now, &a.audio);
+                        c.media = self.make_media(now, &a.audio, c.peer);
                     }
                     Err(status) => {
                         self.ports.give(port);
@@ -347,7 +356,7 @@ impl Shard {
         let early = c.bot.ring == Ring::EarlyMedia && c.media.is_some();
         let ring = if early {
             if let Some(m) = c.media.as_mut() {
-                m.downlink_mut().push_bot_audio(&self.ringback);
+                m.downlink_mut().push_shared(self.ringback.clone());
             }
             self.ua.respond(now, call, 183, c.local_sdp.clone())
         } else {
@@ -365,7 +374,7 @@ impl Shard {
         c.answer_at = Some(now + delay);
         self.shared.records.begin(c.provisional_record());
         self.calls.insert(call, c);
-        self.start_agent(now, call);
+        self.start_call(now, call);
         self.shared.slot(self.id).inc_setup();
         self.publish();
     }
@@ -418,12 +427,16 @@ impl Shard {
             sip_headers: std::collections::BTreeMap::new(),
             peer: None,
             agent: None,
+            bridge: bridge::Bridge::default(),
         }
     }
 
-    fn make_media(&mut self, now: Instant, audio: &NegotiatedAudio) -> Option<RtpMedia> {
+    /// The call's RTP session. `peer`: where its signalling comes from (see
+    /// [`RtpMediaConfig::trust_for_peer`]).
+    fn make_media(&mut self, now: Instant, audio: &NegotiatedAudio, peer: Option<SocketAddr>) -> Option<RtpMedia> {
         let ssrc = self.rng.next_u64() as u32;
-        let cfg = RtpMediaConfig::from_negotiated(audio, ssrc, self.media_now(now)).ok()?;
+        let mut cfg = RtpMediaConfig::from_negotiated(audio, ssrc, self.media_now(now)).ok()?;
+        cfg.trust_for_peer(peer);
         RtpMedia::new(cfg).ok()
     }
 
@@ -469,9 +482,10 @@ impl Shard {
             .as_deref()
             .and_then(|b| SessionDescription::parse(b).ok())
             .and_then(|sd| c.sdp.accept_answer(&sd).ok());
+        let peer = c.peer;
         match negotiated {
             Some(audio) => {
-                let m = self.make_media(now, &audio);
+                let m = self.make_media(now, &audio, peer);
                 let c = self.calls.get_mut(&call).expect("checked above");
                 c.media = m;
                 self.greet(call);
@@ -520,13 +534,14 @@ impl Shard {
     fn on_progress(&mut self, now: Instant, call: CallHandle, status: u16, body: Option<Bytes>) {
         let Some(c) = self.calls.get_mut(&call) else { return };
         c.event(Ev::Ringing, status.to_string());
+        let peer = c.peer;
         if c.media.is_none()
             && let Some(audio) = body
                 .as_deref()
                 .and_then(|b| SessionDescription::parse(b).ok())
                 .and_then(|sd| c.sdp.accept_answer(&sd).ok())
         {
-            let m = self.make_media(now, &audio);
+            let m = self.make_media(now, &audio, peer);
             if let Some(c) = self.calls.get_mut(&call) {
                 c.media = m;
                 c.event(Ev::Other, "early media");
@@ -535,13 +550,16 @@ impl Shard {
     }
 
     fn on_answered(&mut self, now: Instant, call: CallHandle, body: Option<Bytes>, needs_ack_answer: bool) {
+        // An agent still waiting for its CRM pre-fetch starts (and greets) when it completes.
+        let agent_coming = self.prefetching.contains_key(&call);
         let Some(c) = self.calls.get_mut(&call) else { return };
         c.sip_status = Some(200);
         c.answered_at = Some(Timestamp::now());
         c.event(Ev::Answered, "200");
+        let peer = c.peer;
         if c.bot.max_call_seconds > 0 {
             // The agent says its closing line at the limit; this deadline is the safety net.
-            let grace = if c.agent.is_some() {
+            let grace = if c.agent.is_some() || agent_coming {
                 MAX_DURATION_GRACE
             } else {
                 Duration::ZERO
@@ -566,9 +584,15 @@ impl Shard {
         };
         match audio {
             Some(a) => {
-                let m = self.make_media(now, &a);
+                let m = self.make_media(now, &a, peer);
+                let mut leg = false;
                 if let Some(c) = self.calls.get_mut(&call) {
                     c.media = m;
+                    leg = c.bridge.is_leg;
+                }
+                if leg {
+                    self.on_leg_answered(now, call);
+                    return;
                 }
                 self.start_recording(call);
                 self.greet(call);
@@ -587,6 +611,7 @@ impl Shard {
 
     fn on_ended(&mut self, call: CallHandle, reason: EndReason) {
         let Some(mut c) = self.calls.remove(&call) else { return };
+        self.prefetching.remove(&call);
         let media_now = self.media_now(Instant::now());
         let conversation = c.agent.take().map(|mut a| {
             if a.is_answered() && reason.disconnected_by() == "customer" {
@@ -603,7 +628,15 @@ impl Shard {
         }
         c.event(Ev::Hangup, format!("{reason:?}"));
         self.release(&mut c);
+        self.on_bridge_ended(Instant::now(), &c, format!("{reason:?}"));
+        if c.bridge.is_leg {
+            self.after_ua(Instant::now());
+            self.publish();
+            return;
+        }
+        let bridged = c.bridge.conversation.take();
         let mut record = c.into_record(by);
+        bridge::finish_record(bridged, &mut record);
         if let Some(conv) = conversation {
             conv.apply_to(&mut record);
         }
@@ -686,15 +719,30 @@ impl Shard {
         let mut due_hangup = Vec::new();
         let mut effects: Vec<(CallHandle, ShardEffect)> = Vec::new();
         let media_now = self.media_now(now);
+        let overdue: Vec<CallHandle> = self
+            .prefetching
+            .iter()
+            .filter(|(_, d)| **d <= now)
+            .map(|(h, _)| *h)
+            .collect();
+        for h in overdue {
+            self.on_prefetch_overdue(h);
+        }
+        // Every call's bot frame first, then every call's caller frame through the DSP: packets
+        // leave at a steady offset from the tick (see `RtpMedia::tick_send`).
+        for c in self.calls.values_mut() {
+            send_media(c, media_now);
+        }
         for (h, c) in self.calls.iter_mut() {
-            if c.answer_at.is_some_and(|t| t <= now) {
+            // The answer waits for the CRM pre-fetch (at most its timeout, see `start_call`).
+            if c.answer_at.is_some_and(|t| t <= now) && !self.prefetching.contains_key(h) {
                 due_answer.push(*h);
             }
             if c.hangup_at.is_some_and(|t| t <= now) {
                 c.hangup_at = None;
                 due_hangup.push(*h);
             }
-            let events = tick_media(c, media_now);
+            let events = receive_media(c, media_now);
             if let (Some(a), Some(m)) = (c.agent.as_mut(), c.media.as_mut()) {
                 a.attach(m);
                 let mut out = Vec::new();
@@ -702,6 +750,7 @@ impl Shard {
                 effects.extend(out.into_iter().map(|e| (*h, e)));
             }
         }
+        self.bridge_media();
         for (h, e) in effects {
             self.apply_effects(now, h, vec![e]);
         }
@@ -754,6 +803,88 @@ impl Shard {
 
     // ----- the voice agent --------------------------------------------------------------
 
+    /// Starts a new call's agent, after the bot's CRM pre-fetch when it has one: the request goes
+    /// out now (inbound: while ringing; outbound: while dialling), the inbound answer waits for
+    /// it (`on_tick`), and the agent — whose system prompt and opening need `crm.*` — is created
+    /// when it completes or after its timeout (+ [`PREFETCH_GRACE`]), whichever comes first.
+    fn start_call(&mut self, now: Instant, call: CallHandle) {
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        let Some(crm) = c.bot.crm_prefetch.clone().filter(|p| !p.url.trim().is_empty()) else {
+            self.start_agent(now, call);
+            return;
+        };
+        let tz = c
+            .bot
+            .active_hours
+            .as_ref()
+            .map(|h| h.time_zone.clone())
+            .unwrap_or_else(|| "UTC".to_owned());
+        let tpl = cxb_model::template::record_context(&c.provisional_record(), Timestamp::now(), &tz);
+        c.event(Ev::Other, "crm prefetch started");
+        let wait = Duration::from_millis(u64::from(crm.timeout_ms.max(1))) + PREFETCH_GRACE;
+        self.prefetching.insert(call, now + wait);
+        let pool = self.agents.pool().clone();
+        let me = self.me.clone();
+        tokio::task::spawn_local(async move {
+            let out = crate::agent::webhook::prefetch_for_call(&pool, &crm, &tpl).await;
+            if let Some(shard) = me.upgrade() {
+                shard.borrow_mut().on_prefetch_done(call, out);
+            }
+        });
+    }
+
+    /// A call's CRM pre-fetch completed: its fields become `crm.*` (over the dial variables),
+    /// success or failure is recorded (a failure as a non-fatal service error), and the agent
+    /// starts; an outbound call answered meanwhile is greeted now.
+    fn on_prefetch_done(&mut self, call: CallHandle, out: crate::agent::webhook::PrefetchOutcome) {
+        if self.prefetching.remove(&call).is_none() {
+            return; // given up on (overdue) or the call is gone
+        }
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        let ms = out.duration.as_millis();
+        for u in &out.unknown {
+            c.event(
+                Ev::Other,
+                format!("crm prefetch URL: unknown template variable {{{{{u}}}}}"),
+            );
+        }
+        match out.result {
+            Ok(fields) => {
+                let n = crate::agent::webhook::merge_crm(&mut c.crm, fields);
+                c.event(Ev::Other, format!("crm prefetch ok: {n} fields in {ms} ms"));
+            }
+            Err(e) => {
+                c.event(Ev::Other, format!("crm prefetch failed after {ms} ms: {e}"));
+                c.service_error(ServiceKind::Webhook, "crm_prefetch", false, e.to_string());
+            }
+        }
+        self.after_prefetch(call);
+    }
+
+    /// The pre-fetch ran past its deadline: the call goes on without CRM data.
+    fn on_prefetch_overdue(&mut self, call: CallHandle) {
+        self.prefetching.remove(&call);
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        c.event(Ev::Other, "crm prefetch timed out");
+        c.service_error(
+            ServiceKind::Webhook,
+            "crm_prefetch",
+            false,
+            "CRM did not answer in time",
+        );
+        self.after_prefetch(call);
+    }
+
+    fn after_prefetch(&mut self, call: CallHandle) {
+        let Some(c) = self.calls.get(&call) else { return };
+        // The agent's clock (record offsets) still starts at the call's start.
+        let (started, answered) = (c.started, c.answered_at.is_some());
+        self.start_agent(started, call);
+        if answered {
+            self.greet(call);
+        }
+    }
+
     /// Creates the call's agent and the task that feeds it provider results.
     fn start_agent(&mut self, now: Instant, call: CallHandle) {
         let started = self.media_now(now);
@@ -775,7 +906,10 @@ impl Shard {
         if let Some(serde_json::Value::Object(m)) = sys.get("system") {
             ctx.system = m.clone().into_iter().collect();
         }
-        let (agent, mut inbox) = CallAgent::new(Rc::new(c.bot.clone()), ctx, &self.agents, routing.providers());
+        let bot = Rc::new(c.bot.clone());
+        self.agents
+            .set_call_context(crate::agent::conversation::template_context(&bot, &ctx));
+        let (agent, mut inbox) = CallAgent::new(bot, ctx, &self.agents, routing.providers());
         c.agent = Some(agent);
         let me = self.me.clone();
         tokio::task::spawn_local(async move {
@@ -804,16 +938,22 @@ impl Shard {
         }
         for e in effects {
             match e {
+                ShardEffect::Hangup(DisconnectedBy::TransferToAgent) if self.is_bridged(call) => {
+                    // The bot leaves; the caller stays with the bridged party.
+                    self.take_over(call);
+                }
                 ShardEffect::Hangup(by) => {
                     if let Some(c) = self.calls.get_mut(&call) {
                         c.disconnected_by.get_or_insert(by);
                     }
                     let _ = self.ua.hangup(now, call);
                 }
-                ShardEffect::Transfer { destination } => {
+                ShardEffect::Transfer { destination, .. } => {
                     let Some(c) = self.calls.get_mut(&call) else { continue };
                     let uri = refer_target(&destination, c.peer);
                     c.event(Ev::TransferStarted, uri.clone());
+                    c.bridge.destination = Some(uri.clone());
+                    c.bridge.refer_accepted = false;
                     if let Err(e) = self.ua.refer(now, call, &uri, None) {
                         let reason = format!("REFER not sent: {e}");
                         self.transfer_result(now, call, false, Some(reason));
@@ -827,7 +967,14 @@ impl Shard {
     fn on_transfer_progress(&mut self, now: Instant, call: CallHandle, progress: cxb_sip::dialog::TransferProgress) {
         use cxb_sip::dialog::TransferProgress as P;
         match progress {
+            P::Accepted => {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.bridge.refer_accepted = true;
+                }
+            }
             P::Succeeded(_) => self.transfer_result(now, call, true, None),
+            // Refused outright (not accepted first): the peer does not do REFER, so we bridge.
+            P::Failed(code) if self.start_bridge(now, call, code) => {}
             P::Failed(code) => self.transfer_result(now, call, false, Some(format!("SIP {code}"))),
             _ => {}
         }
@@ -908,9 +1055,14 @@ impl Shard {
     ) {
         sockets.spawn_receivers(&self.me(), call, rtp_rx, rtcp_rx);
         c.sockets = Some(sockets);
-        self.shared.records.begin(c.provisional_record());
+        let leg = c.bridge.is_leg;
+        if !leg {
+            self.shared.records.begin(c.provisional_record());
+        }
         self.calls.insert(call, c);
-        self.start_agent(Instant::now(), call);
+        if !leg {
+            self.start_call(Instant::now(), call);
+        }
         self.shared.slot(self.id).inc_setup();
         self.publish();
     }
@@ -927,16 +1079,14 @@ struct TickEvents {
     events: [Option<MediaEvent>; 8],
 }
 
-/// One tick of a call's media: pull caller audio, send bot audio, record both; returns the
-/// media events (speech, DTMF, playout) for the agent.
-fn tick_media(c: &mut Call, now: Duration) -> TickEvents {
-    let mut out = TickEvents::default();
+/// First half of a call's tick: its bot frame out (see `RtpMedia::tick_send`).
+fn send_media(c: &mut Call, now: Duration) {
     let (Some(m), Some(s)) = (c.media.as_mut(), c.sockets.as_ref()) else {
-        return out;
+        return;
     };
     // Without rtcp-mux, RTCP leaves from the RTCP socket (RTP port + 1).
     let mux = m.config().rtcp_mux;
-    m.tick(now, &mut |to, bytes| {
+    m.tick_send(now, &mut |to, bytes| {
         let sock = if !mux && crate::rtp::is_rtcp(bytes) {
             &s.rtcp
         } else {
@@ -944,6 +1094,19 @@ fn tick_media(c: &mut Call, now: Duration) -> TickEvents {
         };
         rtp_io::send(sock, to, bytes);
     });
+}
+
+/// Second half of a call's tick: pull caller audio through the uplink, record both sides;
+/// returns the media events (speech, DTMF, playout) for the agent.
+fn receive_media(c: &mut Call, now: Duration) -> TickEvents {
+    let mut out = TickEvents::default();
+    let Some(m) = c.media.as_mut() else {
+        return out;
+    };
+    if c.sockets.is_none() {
+        return out;
+    }
+    m.tick_receive(now);
     if let Some(r) = c.recording.as_mut() {
         let (caller, bot) = m.last_frames_16k();
         r.push_stereo(caller, bot);

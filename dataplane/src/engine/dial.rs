@@ -60,6 +60,36 @@ pub(super) fn place(shard: &mut Shard, req: DialRequest) -> Result<DialAccepted,
         field: "trunk.address".into(),
         message: "must be IP:port (DNS SRV/NAPTR resolution is not implemented yet)".into(),
     })?;
+    let from_user = req
+        .from_number
+        .clone()
+        .or_else(|| trunk.caller_id.clone())
+        .unwrap_or_else(|| "cxb".into());
+    let credentials = trunk
+        .username
+        .clone()
+        .map(|u| (u, trunk.password.clone().unwrap_or_default()));
+    let (_, session_id) = invite(shard, bot, &req.to_number, destination, from_user, credentials, |c| {
+        c.crm.extend(req.variables.clone());
+    })?;
+    Ok(DialAccepted {
+        session_id,
+        shard: shard.id() as u32,
+    })
+}
+
+/// Sends an INVITE for `to_user` to `destination` (a trunk or a transfer target) on behalf of
+/// `bot`, with media sockets and an SDP offer, and hands the call to the shard; `prepare` sets
+/// up the call before the shard adopts it. Returns the call's handle and session id.
+pub(super) fn invite(
+    shard: &mut Shard,
+    bot: cxb_model::BotConfig,
+    to_user: &str,
+    destination: SocketAddr,
+    from_user: String,
+    credentials: Option<(String, String)>,
+    prepare: impl FnOnce(&mut super::call::Call),
+) -> Result<(cxb_sip::dialog::CallHandle, String), DialError> {
     let now = Instant::now();
     let port = shard.take_port().ok_or(DialError::NoCapacity)?;
     let public = shard.public_ip();
@@ -70,29 +100,19 @@ pub(super) fn place(shard: &mut Shard, req: DialRequest) -> Result<DialAccepted,
             return Err(DialError::NoCapacity);
         }
     };
-    let host = match destination.ip() {
-        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
-        ip => ip.to_string(),
+    let host_port = match destination.ip() {
+        std::net::IpAddr::V6(ip) => format!("[{ip}]:{}", destination.port()),
+        ip => format!("{ip}:{}", destination.port()),
     };
-    let host_port = format!("{host}:{}", destination.port());
-    let from_user = req
-        .from_number
-        .clone()
-        .or_else(|| trunk.caller_id.clone())
-        .unwrap_or_else(|| "cxb".into());
     let mut caps = LocalCapabilities::new(public, port);
     caps.session_name = "cxb".into();
     let mut sdp = AudioSession::new(caps, shard.random() >> 1, 1);
     let offer = Bytes::from(sdp.create_offer().to_string());
     let call_id = route::mint_call_id(shard.id(), shard.shards(), &public.to_string(), || shard.random());
-    let credentials = trunk
-        .username
-        .clone()
-        .map(|u| (u, trunk.password.clone().unwrap_or_default()));
     let out = OutboundCall {
-        request_uri: format!("sip:{}@{host_port}", req.to_number),
+        request_uri: format!("sip:{to_user}@{host_port}"),
         from: format!("<sip:{from_user}@{}>", public_host(public)),
-        to: format!("<sip:{}@{host_port}>", req.to_number),
+        to: format!("<sip:{to_user}@{host_port}>"),
         destination,
         offer: Some(offer),
         extra_headers: Vec::new(),
@@ -106,20 +126,14 @@ pub(super) fn place(shard: &mut Shard, req: DialRequest) -> Result<DialAccepted,
             return Err(e.into());
         }
     };
-    let mut c = shard.new_outbound_call(now, bot, from_user.clone(), req.to_number.clone());
+    let mut c = shard.new_outbound_call(now, bot, from_user, to_user.to_owned());
     c.sdp = sdp;
-    c.crm.extend(req.variables.clone());
     c.peer = Some(destination);
-    c.event(
-        cxb_model::record::CallEventKind::Invite,
-        format!("to {}", req.to_number),
-    );
+    c.event(cxb_model::record::CallEventKind::Invite, format!("to {to_user}"));
+    prepare(&mut c);
     let session_id = c.session_id.clone();
     shard.adopt_call(handle, c, sockets, rtp_rx, rtcp_rx);
-    Ok(DialAccepted {
-        session_id,
-        shard: shard.id() as u32,
-    })
+    Ok((handle, session_id))
 }
 
 fn public_host(ip: std::net::IpAddr) -> String {

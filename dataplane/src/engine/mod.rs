@@ -3,7 +3,7 @@
 //! hashes to it) and the internal HTTP server; [`Dataplane::shutdown`] hangs up and stops.
 
 pub mod admission;
-mod agent;
+pub mod agent;
 mod call;
 mod calls;
 pub mod config;

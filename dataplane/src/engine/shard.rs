@@ -80,6 +80,7 @@ pub fn run(
         tokio_uring::spawn(udp_loop(shard.clone(), sockets.udp_recv));
         tokio::task::spawn_local(tcp_accept_loop(shard.clone(), sockets.tcp, shared.tcp.clone()));
         tokio::task::spawn_local(tick_loop(shard.clone()));
+        tokio::task::spawn_local(super::agent::local_spawner());
         tokio::task::spawn_local(crate::http::serve(
             sockets.http,
             crate::http::Http {

@@ -1,12 +1,14 @@
 //! The dataplane's internal HTTP port: `POST /internal/v1/dial`, `PUT /internal/v1/routing`,
 //! `GET /internal/v1/fleet`
 //! (capacity, for remote control nodes), `GET /healthz`, and WebSocket media streams at
-//! `/ws/{bot_id}`. Every shard serves the port (`SO_REUSEPORT`), so a WebSocket call lives on the
+//! `/ws/{bot_id}`, and browser calls through the web widget at `/widget/{bot_id}` (widget key and
+//! `Origin` checked instead of the internal secret). Every shard serves the port (`SO_REUSEPORT`), so a WebSocket call lives on the
 //! shard that accepted it. Bodies are capped at 64 KiB and handlers at 10 s.
 
 mod auth;
 mod dial;
 mod routing;
+pub mod widget;
 pub mod ws;
 
 use std::net::SocketAddr;
@@ -43,6 +45,7 @@ pub fn router(state: Http) -> Router {
         .route("/internal/v1/dial", post(dial::dial))
         .route("/internal/v1/routing", axum::routing::put(routing::put))
         .route("/ws/{bot_id}", get(ws::ws))
+        .route("/widget/{bot_id}", get(widget::widget))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

@@ -6,12 +6,13 @@ use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use cxb_model::{DataplaneSnapshot, RoutingTable, SnapshotError};
+use cxb_model::{DataplaneSnapshot, RoutingTable};
 use serde_json::json;
 
 use super::{Http, auth, unprocessable};
 
-/// 200 with the counts, 401, or 422 naming the offending field (`bots[2].active_hours.time_zone`).
+/// 200 with the counts, 401, or 422 naming the offending field (`bots[2].active_hours.time_zone`,
+/// `widgets[0].bot_id`).
 pub async fn put(
     State(h): State<Http>,
     headers: HeaderMap,
@@ -30,14 +31,6 @@ pub async fn put(
             h.shared.routing.store(table);
             (StatusCode::OK, Json(json!({ "bots": bots, "dids": dids }))).into_response()
         }
-        Err(e) => {
-            let field = match &e {
-                SnapshotError::Bot { index, source } => format!("bots[{index}].{}", source.field),
-                SnapshotError::Did { index, source } => format!("dids[{index}].{}", source.field),
-                SnapshotError::DuplicateBot { .. } => "bots".into(),
-                _ => "dids".into(),
-            };
-            unprocessable(&field, &e.to_string())
-        }
+        Err(e) => unprocessable(&e.field(), &e.to_string()),
     }
 }

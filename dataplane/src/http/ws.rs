@@ -14,12 +14,19 @@
 //!              recorder ◄─ (caller 16 kHz, bot 16 kHz)
 //! ```
 //!
-//! On `start` the bot's opening message is spoken (espeak-ng, cached per shard thread) and
-//! followed by a `mark` named `"greeting"`, which the peer echoes once it has played it. The call
-//! ends on `stop` or a closed socket (`customer`), when the peer is silent for the idle timeout or
-//! the bot's `max_call_seconds` is reached (`timeout`), or on an unsupported media format (`error`);
-//! then its [`CallRecord`] (direction `websocket`) is submitted. A malformed frame is dropped and
-//! counted; the call goes on.
+//! On `start` the call's voice agent answers, the same conversation as SIP calls (opening
+//! message, turns, tools, barge-in, which sends `clear`); after each stretch of bot audio a
+//! `mark` goes out (the first, after the opening message, is named `"greeting"`), which the peer
+//! echoes once it has played it. `transfer_call` is a websocket reverse transfer: a `transfer`
+//! event, answered by `transfer_result` (see [`crate::ws`]). The call ends on `stop` or a closed
+//! socket (`customer`, or `RNR` when the caller never spoke), when the agent hangs up (`bot`,
+//! `transfer_to_agent`, …), when the peer is silent for the idle timeout or the bot's
+//! `max_call_seconds` is reached (`timeout`), or on an unsupported media format (`error`); then its
+//! [`CallRecord`] (direction `websocket`) is submitted. A malformed frame is dropped and counted;
+//! the call goes on.
+//!
+//! Browser calls through the web widget (`/widget/{bot_id}`, [`super::widget`]) authenticate
+//! differently and then go through the same admission and session (`accept`).
 
 mod session;
 #[cfg(test)]
@@ -147,11 +154,21 @@ pub async fn ws(
         let bot_id = bot_id.chars().take(64).collect();
         return WsRouteError::UnknownBot { bot_id }.into_response();
     };
+    accept(&h, bot, upgrade)
+}
+
+/// Admits a call to `bot` (already authenticated and looked up) and upgrades; shared by
+/// `/ws/{bot_id}` and the browser widget's `/widget/{bot_id}`.
+pub(super) fn accept(
+    h: &Http,
+    bot: BotConfig,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
     let upgrade = match upgrade {
         Ok(u) => u,
         Err(e) => return e.into_response(),
     };
-    let session = match admit(&h, bot) {
+    let session = match admit(h, bot) {
         Ok(s) => s,
         Err(e) => return e.into_response(),
     };

@@ -44,7 +44,8 @@ pub struct RtpMediaConfig {
     pub wallclock_at_zero: Duration,
     /// Caller VAD settings.
     pub vad: VadConfig,
-    /// Capacity of the caller-audio ring for the STT side, in 16 kHz samples (≥ 2 s).
+    /// Capacity of the caller-audio ring for the STT side, in 16 kHz samples (the agent drains
+    /// it every 20 ms tick, so a fraction of a second is ample).
     pub caller_ring_samples: usize,
     /// Consecutive valid packets from a new source that move the latch there.
     pub relatch_packets: u32,
@@ -54,7 +55,7 @@ pub struct RtpMediaConfig {
 
 impl RtpMediaConfig {
     /// Defaults for `codec` with its static payload type (or 111 for Opus), DTMF on PT 101,
-    /// ptime 20, no remote address yet, rtcp-mux off, 4 s caller ring, re-latch after 5 packets,
+    /// ptime 20, no remote address yet, rtcp-mux off, 0.5 s caller ring, re-latch after 5 packets,
     /// RTCP every 5 s.
     pub fn new(codec: MediaCodec, ssrc: u32, start: Duration) -> Self {
         RtpMediaConfig {
@@ -73,7 +74,7 @@ impl RtpMediaConfig {
             start,
             wallclock_at_zero: Duration::ZERO,
             vad: VadConfig::default(),
-            caller_ring_samples: 4 * PIPELINE_RATE as usize,
+            caller_ring_samples: PIPELINE_RATE as usize / 2,
             relatch_packets: 5,
             rtcp_interval: Duration::from_secs(5),
         }
@@ -113,6 +114,22 @@ impl RtpMediaConfig {
             hold: neg.hold != HoldState::Active,
             ..RtpMediaConfig::new(codec, ssrc, now)
         })
+    }
+
+    /// Trusts the SDP addresses when the signalling itself comes from a private, loopback or
+    /// otherwise non-public address: then no NAT stands between us that latching must work
+    /// around (the usual NAT test: a public signalling source with a private SDP address), and
+    /// waiting for the peer's first packet would deadlock two endpoints that both latch (a
+    /// call looped back to us, a PBX on the same LAN). Unspecified addresses and port 0 stay
+    /// untrusted.
+    pub fn trust_for_peer(&mut self, peer: Option<SocketAddr>) {
+        let Some(peer) = peer else { return };
+        let sendable = self
+            .remote_rtp
+            .is_some_and(|a| a.port() != 0 && !a.ip().is_unspecified() && !a.ip().is_multicast());
+        if sendable && cxb_sip::sdp::ip_is_private_or_unusable(peer.ip()) {
+            self.remote_trusted = true;
+        }
     }
 
     /// The packet time actually used (see [`ptime_ms`](Self::ptime_ms)).

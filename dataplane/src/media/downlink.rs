@@ -1,12 +1,20 @@
-//! Bot → caller: a preallocated playout queue of 16 kHz bot audio with marks, cleared on
-//! barge-in, read out in 20 ms frames at the line rate.
+//! Bot → caller: a playout queue of 16 kHz bot audio with marks, cleared on barge-in, read out
+//! in 20 ms frames at the line rate.
+//!
+//! The queue holds the audio pushed as chunks (one per TTS piece or prompt) and frees each chunk
+//! once it has played, so a call's memory follows what is queued now — nothing while the bot is
+//! silent — instead of a ring sized for the longest prompt that every call would touch in full.
+//! Reading a frame never allocates; pushing allocates one chunk.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
 
 use cxb_dsp::resample::{Quality, Resampler};
 
 use super::events::EventQueue;
 use super::{FRAME_16K, MediaError, MediaEvent, PIPELINE_RATE};
 
-/// Queue capacity: 30 s at 16 kHz.
+/// Most audio queued at once: 30 s at 16 kHz.
 pub const DOWNLINK_CAPACITY: usize = 30 * PIPELINE_RATE as usize;
 /// Marks that can be pending at once.
 const MARK_CAP: usize = 64;
@@ -14,7 +22,9 @@ const MARK_CAP: usize = 64;
 /// The bot side of a call's audio. See the [module docs](self).
 #[derive(Debug)]
 pub struct Downlink {
-    queue: Vec<i16>,
+    /// Queued chunks; the front one is read from `front_pos`.
+    queue: VecDeque<Arc<[i16]>>,
+    front_pos: usize,
     /// Absolute sample positions (never wrap in practice: u64).
     read: u64,
     write: u64,
@@ -34,7 +44,8 @@ impl Downlink {
     /// A downlink producing 20 ms frames at `line_rate` (8000, 16000, 24000 or 48000).
     pub fn new(line_rate: u32) -> Result<Self, MediaError> {
         let mut d = Downlink {
-            queue: vec![0; DOWNLINK_CAPACITY],
+            queue: VecDeque::new(),
+            front_pos: 0,
             read: 0,
             write: 0,
             marks: [(0, 0); MARK_CAP],
@@ -83,17 +94,28 @@ impl Downlink {
         self.playing
     }
 
-    /// Enqueues 16 kHz bot audio; returns how many samples were accepted (the rest did not fit
-    /// in the 30 s queue).
+    /// Enqueues 16 kHz bot audio (copied); returns how many samples were accepted (the rest did
+    /// not fit under [`DOWNLINK_CAPACITY`]).
     pub fn push_bot_audio(&mut self, pcm16k: &[i16]) -> usize {
         let n = pcm16k.len().min(DOWNLINK_CAPACITY - self.queued_samples());
-        let cap = DOWNLINK_CAPACITY as u64;
-        let start = (self.write % cap) as usize;
-        let first = n.min(DOWNLINK_CAPACITY - start);
-        self.queue[start..start + first].copy_from_slice(&pcm16k[..first]);
-        self.queue[..n - first].copy_from_slice(&pcm16k[first..n]);
-        self.write += n as u64;
+        if n > 0 {
+            self.queue.push_back(Arc::from(&pcm16k[..n]));
+            self.write += n as u64;
+        }
         n
+    }
+
+    /// Enqueues shared 16 kHz audio without copying it (a prompt many calls play, such as
+    /// ringback); returns whether it fitted under [`DOWNLINK_CAPACITY`] (all or nothing).
+    pub fn push_shared(&mut self, pcm16k: Arc<[i16]>) -> bool {
+        if pcm16k.len() > DOWNLINK_CAPACITY - self.queued_samples() {
+            return false;
+        }
+        if !pcm16k.is_empty() {
+            self.write += pcm16k.len() as u64;
+            self.queue.push_back(pcm16k);
+        }
+        true
     }
 
     /// Inserts a mark after the audio queued so far; [`MediaEvent::MarkPlayed`] is reported when
@@ -111,6 +133,8 @@ impl Downlink {
     /// reported as played (as Twilio-style media streams do on `clear`).
     pub fn clear(&mut self) {
         self.read = self.write;
+        self.queue.clear();
+        self.front_pos = 0;
         if let Some(r) = &mut self.resampler {
             // No filter tail of the flushed audio either.
             r.reset();
@@ -144,12 +168,18 @@ impl Downlink {
     /// [`frame_len`](Self::frame_len) samples; extra room is left untouched) and returns the
     /// samples written. Silence when the queue is empty.
     pub fn next_frame(&mut self, out: &mut [i16]) -> usize {
-        let had = self.queued_samples().min(FRAME_16K);
-        let cap = DOWNLINK_CAPACITY as u64;
-        let start = (self.read % cap) as usize;
-        let first = had.min(DOWNLINK_CAPACITY - start);
-        self.last[..first].copy_from_slice(&self.queue[start..start + first]);
-        self.last[first..had].copy_from_slice(&self.queue[..had - first]);
+        let mut had = 0;
+        while had < FRAME_16K {
+            let Some(front) = self.queue.front() else { break };
+            let take = (front.len() - self.front_pos).min(FRAME_16K - had);
+            self.last[had..had + take].copy_from_slice(&front[self.front_pos..self.front_pos + take]);
+            had += take;
+            self.front_pos += take;
+            if self.front_pos == front.len() {
+                self.queue.pop_front();
+                self.front_pos = 0;
+            }
+        }
         self.last[had..].fill(0);
         self.read += had as u64;
         if had > 0 && !self.playing {

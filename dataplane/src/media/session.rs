@@ -373,10 +373,17 @@ impl RtpMedia {
         }
     }
 
-    /// The 20 ms tick: one frame of caller audio through the uplink, one frame of bot audio out
-    /// (a packet every ptime), DTMF packets, RTCP when due. `tx(destination, datagram)` sends.
+    /// The 20 ms tick: [`tick_send`](Self::tick_send) then [`tick_receive`](Self::tick_receive).
     pub fn tick(&mut self, now: Duration, tx: &mut impl FnMut(SocketAddr, &[u8])) {
-        // Bot → caller: one frame into the packet being assembled.
+        self.tick_send(now, tx);
+        self.tick_receive(now);
+    }
+
+    /// First half of the 20 ms tick: one frame of bot audio out (a packet every ptime), DTMF
+    /// packets, RTCP when due. `tx(destination, datagram)` sends. A shard runs this for every
+    /// call before any call's [`tick_receive`](Self::tick_receive), so that each call's packet
+    /// leaves at a steady offset from the tick whatever the other calls' uplink DSP costs.
+    pub fn tick_send(&mut self, now: Duration, tx: &mut impl FnMut(SocketAddr, &[u8])) {
         if self.line_out_len == 0 {
             self.pkt_ts = self.ts;
         }
@@ -395,13 +402,6 @@ impl RtpMedia {
             self.marker_next = true;
         }
         self.was_playing = playing;
-        self.uplink.push_far(self.downlink.last_frame_16k());
-
-        // Caller → us: one frame from the jitter buffer.
-        if self.playout.pull(now, &mut self.line_in).is_err() {
-            self.line_in.fill(0);
-        }
-        self.uplink.push_line_frame(&self.line_in);
 
         let target = self.rtp_target().filter(|_| self.cfg.send && !self.cfg.hold);
         let dtmf_busy = self.tick_dtmf(now, target, tx);
@@ -416,6 +416,16 @@ impl RtpMedia {
             self.next_rtcp = now + self.cfg.rtcp_interval;
             self.send_report(now, None, tx);
         }
+    }
+
+    /// Second half of the 20 ms tick: one frame of caller audio from the jitter buffer through
+    /// the uplink (decode, resample, echo gate against the bot frame just sent, VAD).
+    pub fn tick_receive(&mut self, now: Duration) {
+        self.uplink.push_far(self.downlink.last_frame_16k());
+        if self.playout.pull(now, &mut self.line_in).is_err() {
+            self.line_in.fill(0);
+        }
+        self.uplink.push_line_frame(&self.line_in);
     }
 
     fn send_audio(&mut self, to: SocketAddr, tx: &mut impl FnMut(SocketAddr, &[u8])) {

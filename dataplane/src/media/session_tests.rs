@@ -111,6 +111,28 @@ fn from_negotiated_maps_codecs_and_rejects_others() {
     assert_eq!((cfg.ptime_ms, cfg.send), (20, false));
 }
 
+/// A private SDP address is trusted when the signalling also comes from a non-public address
+/// (same network, no NAT to latch around), not when it comes from a public one (NAT).
+#[test]
+fn private_sdp_address_is_trusted_only_for_a_non_public_signalling_peer() {
+    let neg = negotiated(Encoding::Pcmu, 0, 8000, [192, 168, 1, 10], 4000);
+    let cfg = |peer: &str| {
+        let mut c = RtpMediaConfig::from_negotiated(&neg, 7, Duration::ZERO).unwrap();
+        c.trust_for_peer(Some(addr(peer)));
+        c.remote_trusted
+    };
+    assert!(cfg("192.168.1.10:5060"));
+    assert!(cfg("127.0.0.1:5060"));
+    assert!(!cfg("8.8.8.8:5060"));
+    let mut c = RtpMediaConfig::from_negotiated(&neg, 7, Duration::ZERO).unwrap();
+    c.trust_for_peer(None);
+    assert!(!c.remote_trusted);
+    let unspecified = negotiated(Encoding::Pcmu, 0, 8000, [0, 0, 0, 0], 4000);
+    let mut c = RtpMediaConfig::from_negotiated(&unspecified, 7, Duration::ZERO).unwrap();
+    c.trust_for_peer(Some(addr("127.0.0.1:5060")));
+    assert!(!c.remote_trusted);
+}
+
 #[test]
 fn private_sdp_address_waits_for_latching_then_follows_a_new_source() {
     let neg = negotiated(Encoding::Pcmu, 0, 8000, [192, 168, 1, 10], 4000);

@@ -9,7 +9,9 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use cxb_dsp::g711;
 
 use super::events::{WsEvent, WsState, WsStats};
-use super::messages::{Connected, Inbound, MULAW_ENCODING, MarkBody, Outbound, Start, value_text};
+use super::messages::{
+    Connected, Inbound, MULAW_ENCODING, MarkBody, Outbound, Start, TransferBody, TransferStatus, value_text,
+};
 use super::ring::SampleRing;
 use super::{EventKind, MAX_TEXT_LEN, WsError, truncated};
 
@@ -23,6 +25,8 @@ const B64: GeneralPurpose = GeneralPurpose::new(
 
 /// Longest mark name we send.
 const MAX_MARK_NAME: usize = 256;
+/// Longest `transfer.reason` we send, and `transfer_result.reason` we keep (characters).
+const MAX_TRANSFER_REASON: usize = 256;
 
 /// Limits and timers of a [`WsCall`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +64,7 @@ enum OutKind {
     Media,
     Mark,
     Clear,
+    Transfer,
 }
 
 /// One Twilio-format media stream. See the [module docs](super) for the flow.
@@ -87,6 +92,8 @@ pub struct WsCall {
     last_seq: Option<u64>,
     last_rx: Option<Duration>,
     idle_fired: bool,
+    /// A `transfer` was queued and its `transfer_result` has not come.
+    transfer_pending: bool,
     stats: WsStats,
 }
 
@@ -110,6 +117,7 @@ impl WsCall {
             last_seq: None,
             last_rx: None,
             idle_fired: false,
+            transfer_pending: false,
             stats: WsStats::default(),
             cfg,
         }
@@ -133,6 +141,11 @@ impl WsCall {
     /// Marks sent to the peer and not yet echoed.
     pub fn pending_marks(&self) -> usize {
         self.sent_marks.len() + self.queued_marks.len()
+    }
+
+    /// Whether a `transfer` was sent and its `transfer_result` has not come.
+    pub fn transfer_pending(&self) -> bool {
+        self.transfer_pending
     }
 
     /// Handles one text frame received at `now`. On error the frame is dropped and the stream goes
@@ -192,6 +205,20 @@ impl WsCall {
                 };
                 let name = self.sent_marks.remove(pos).unwrap_or_default();
                 self.push_event(WsEvent::MarkPlayed { name })
+            }
+            Inbound::TransferResult(r) => {
+                self.require_started(EventKind::TransferResult, r.stream_sid.as_deref())?;
+                self.track_sequence(r.sequence_number);
+                if !self.transfer_pending {
+                    return Err(WsError::UnexpectedTransferResult);
+                }
+                self.transfer_pending = false;
+                // Like `Stopped`, the answer must not be lost to a full queue.
+                self.events.push_back(WsEvent::TransferResult {
+                    ok: r.status == TransferStatus::Ok,
+                    reason: r.reason.map(|s| truncated(&s, MAX_TRANSFER_REASON)),
+                });
+                Ok(())
             }
             Inbound::Stop(s) => {
                 if let (Some(ours), Some(theirs)) = (self.stream_sid.as_deref(), s.stream_sid.as_deref())
@@ -420,12 +447,14 @@ impl WsCall {
     }
 
     /// Barge-in: drops every message not yet polled out (marks among them are reported as
-    /// [`WsEvent::MarkCleared`]) and queues a `clear`, so the peer drops the audio it buffered too
-    /// (it then echoes the marks it held, as [`WsEvent::MarkPlayed`]).
+    /// [`WsEvent::MarkCleared`]; a queued `transfer` is kept) and queues a `clear`, so the peer
+    /// drops the audio it buffered too (it then echoes the marks it held, as
+    /// [`WsEvent::MarkPlayed`]).
     pub fn clear(&mut self) -> Result<(), WsError> {
         self.require_streaming()?;
-        self.stats.cleared_messages += self.outgoing.len() as u64;
-        self.outgoing.clear();
+        let before = self.outgoing.len();
+        self.outgoing.retain(|(kind, _)| *kind == OutKind::Transfer);
+        self.stats.cleared_messages += (before - self.outgoing.len()) as u64;
         while let Some(name) = self.queued_marks.pop_front() {
             // Reporting a dropped mark must not fail on a full queue: the owner may wait for it.
             self.events.push_back(WsEvent::MarkCleared { name });
@@ -435,6 +464,33 @@ impl WsCall {
         });
         self.outgoing.push_back((OutKind::Clear, text));
         Ok(())
+    }
+
+    /// Websocket reverse transfer: queues `{"event":"transfer","streamSid":…,"transfer":{"target":…,
+    /// "destination":…,"reason":…}}` (the reason cut to 256 characters). The peer moves the
+    /// caller and answers `transfer_result` ([`WsEvent::TransferResult`]); the owner runs the
+    /// timeout and treats the stream ending meanwhile as success.
+    pub fn send_transfer(&mut self, target: &str, destination: &str, reason: &str) -> Result<(), WsError> {
+        self.require_streaming()?;
+        self.require_room()?;
+        let reason = truncated(reason, MAX_TRANSFER_REASON);
+        let text = self.outbound_json(&Outbound::Transfer {
+            stream_sid: self.stream_sid.as_deref().unwrap_or_default().into(),
+            transfer: TransferBody {
+                target: target.into(),
+                destination: destination.into(),
+                reason: reason.into(),
+            },
+        });
+        self.outgoing.push_back((OutKind::Transfer, text));
+        self.transfer_pending = true;
+        Ok(())
+    }
+
+    /// Gives up on the pending transfer (the owner's timeout): a late `transfer_result` is then
+    /// rejected with [`WsError::UnexpectedTransferResult`].
+    pub fn abandon_transfer(&mut self) {
+        self.transfer_pending = false;
     }
 
     /// The next text message to send to the peer, in order.

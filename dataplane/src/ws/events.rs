@@ -59,6 +59,13 @@ pub enum WsEvent {
         /// The mark's name.
         name: String,
     },
+    /// The peer answered our `transfer` ([`WsCall::send_transfer`]).
+    TransferResult {
+        /// `status` was `ok`: the peer took the caller over.
+        ok: bool,
+        /// `reason`, if sent (cut to 256 characters).
+        reason: Option<String>,
+    },
     /// The peer sent `stop`, or [`WsCall::on_closed`] was called.
     Stopped,
     /// The peer sent nothing for [`WsConfig::idle_timeout`].

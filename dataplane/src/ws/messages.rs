@@ -33,6 +33,9 @@ pub enum Inbound<'a> {
     Mark(Mark<'a>),
     /// `stop`.
     Stop(Stop<'a>),
+    /// `transfer_result`: the answer to our `transfer` (websocket reverse transfer).
+    #[serde(rename = "transfer_result")]
+    TransferResult(TransferResult<'a>),
 }
 
 impl<'a> Inbound<'a> {
@@ -55,8 +58,10 @@ impl<'a> Inbound<'a> {
             EventKind::Dtmf => Inbound::Dtmf(serde_json::from_str(text).map_err(malformed)?),
             EventKind::Mark => Inbound::Mark(serde_json::from_str(text).map_err(malformed)?),
             EventKind::Stop => Inbound::Stop(serde_json::from_str(text).map_err(malformed)?),
-            // `clear` is ours to send; `from_inbound` never yields it, but answer it as unknown anyway.
-            EventKind::Clear => {
+            EventKind::TransferResult => Inbound::TransferResult(serde_json::from_str(text).map_err(malformed)?),
+            // `clear` and `transfer` are ours to send; `from_inbound` never yields them, but answer
+            // them as unknown anyway.
+            EventKind::Clear | EventKind::Transfer => {
                 return Err(WsError::UnknownEvent {
                     event: truncated(&tag.event, 32),
                 });
@@ -73,6 +78,7 @@ impl<'a> Inbound<'a> {
             Inbound::Dtmf(_) => EventKind::Dtmf,
             Inbound::Mark(_) => EventKind::Mark,
             Inbound::Stop(_) => EventKind::Stop,
+            Inbound::TransferResult(_) => EventKind::TransferResult,
         }
     }
 }
@@ -382,6 +388,58 @@ pub struct StopBody<'a> {
     pub call_sid: Option<Cow<'a, str>>,
 }
 
+/// `transfer_result`: `{"event":"transfer_result","streamSid":…,"status":"ok"|"failed","reason":…}`,
+/// the peer's answer to our `transfer`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransferResult<'a> {
+    /// `sequenceNumber`.
+    #[serde(default, with = "num_str", skip_serializing_if = "Option::is_none")]
+    pub sequence_number: Option<u64>,
+    /// `streamSid`.
+    #[serde(
+        borrow,
+        default,
+        deserialize_with = "de::opt_cow",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub stream_sid: Option<Cow<'a, str>>,
+    /// `status`: `ok` (the peer took the call over) or `failed`.
+    pub status: TransferStatus,
+    /// `reason`: why it failed (optional).
+    #[serde(
+        borrow,
+        default,
+        deserialize_with = "de::opt_cow",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub reason: Option<Cow<'a, str>>,
+}
+
+/// `transfer_result.status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransferStatus {
+    /// `ok`: the peer transferred the caller; the stream ends.
+    Ok,
+    /// `failed`: the caller stays with the bot.
+    Failed,
+}
+
+/// The `transfer` object of an outbound `transfer` message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransferBody<'a> {
+    /// `target`: the bot's name for the transfer target.
+    #[serde(borrow, deserialize_with = "de::cow")]
+    pub target: Cow<'a, str>,
+    /// `destination`: the number or SIP URI configured for the target.
+    #[serde(borrow, deserialize_with = "de::cow")]
+    pub destination: Cow<'a, str>,
+    /// `reason`: why (from the model).
+    #[serde(borrow, deserialize_with = "de::cow")]
+    pub reason: Cow<'a, str>,
+}
+
 /// Any message we send to the peer, tagged by `event`. [`super::WsCall`] writes `media` by hand on
 /// the hot path; this type is the reference its output is tested against, and what a fake
 /// telephony peer uses to read our messages.
@@ -411,6 +469,16 @@ pub enum Outbound<'a> {
         /// `streamSid`.
         #[serde(rename = "streamSid", borrow)]
         stream_sid: Cow<'a, str>,
+    },
+    /// `transfer`: websocket reverse transfer; the peer moves the caller to `transfer.destination`
+    /// and answers with `transfer_result`.
+    Transfer {
+        /// `streamSid`.
+        #[serde(rename = "streamSid", borrow)]
+        stream_sid: Cow<'a, str>,
+        /// `transfer`.
+        #[serde(borrow)]
+        transfer: TransferBody<'a>,
     },
 }
 

@@ -1,15 +1,16 @@
 //! WebSocket media streams in the Twilio Media Streams format, sans-IO.
 //!
 //! A telephony provider opens a WebSocket to us and streams the call's audio as JSON text frames
-//! (`connected`, `start`, `media`, `dtmf`, `mark`, `stop`); on a bidirectional stream we answer with
-//! `media` (base64 µ-law 8 kHz), `mark` and `clear`. [`WsCall`] is the per-call state machine: the
+//! (`connected`, `start`, `media`, `dtmf`, `mark`, `stop`, and `transfer_result`); on a bidirectional
+//! stream we answer with `media` (base64 µ-law 8 kHz), `mark`, `clear` and `transfer` (websocket
+//! reverse transfer: the peer moves the caller and answers `transfer_result`). [`WsCall`] is the per-call state machine: the
 //! shard feeds it every text frame with [`WsCall::on_text`] and drives it in the poll style of the
 //! rest of cxb:
 //!
 //! ```text
 //! socket text ─► on_text(now, text) ─► poll_event()      ─► Started / CallerAudio / Dtmf / MarkPlayed / Stopped …
 //!                                      read_caller_audio() ─► i16 PCM at 8 kHz (preallocated ring)
-//! bot PCM 8 kHz ─► push_bot_frame(pcm) / send_mark(name) / clear() ─► poll_outgoing() ─► socket text
+//! bot PCM 8 kHz ─► push_bot_frame(pcm) / send_mark(name) / clear() / send_transfer(…) ─► poll_outgoing() ─► socket text
 //! timers:  poll_timeout() ─► handle_timeout(now)   (peer silent for `idle_timeout`)
 //! ```
 //!
@@ -40,6 +41,20 @@
 //! assert!(text.starts_with(r#"{"event":"media","streamSid":"MZ1""#));
 //! ```
 //!
+//! # Messages
+//!
+//! | direction | `event` | shape / meaning |
+//! |---|---|---|
+//! | peer → us | `connected` | `{"event":"connected","protocol":"Call","version":"1.0.0"}` (+ `callerId`, any custom field) |
+//! | peer → us | `start` | `streamSid`, `start.{callSid, accountSid, customParameters, mediaFormat}` (µ-law 8 kHz mono only) |
+//! | both | `media` | `{"event":"media","streamSid":…,"media":{"payload":BASE64_ULAW}}`, 20 ms per frame |
+//! | peer → us | `dtmf` | `dtmf.digit`: `0-9 * # A-D` |
+//! | both | `mark` | `{"event":"mark","streamSid":…,"mark":{"name":…}}`: we send one after each stretch of bot audio (the first, after the opening message, is `greeting`); the peer echoes it once played |
+//! | us → peer | `clear` | `{"event":"clear","streamSid":…}`: the caller barged in; drop buffered bot audio (and echo the marks held) |
+//! | us → peer | `transfer` | `{"event":"transfer","streamSid":…,"transfer":{"target":NAME,"destination":DEST,"reason":REASON}}`: websocket reverse transfer, the peer moves the caller to `destination` |
+//! | peer → us | `transfer_result` | `{"event":"transfer_result","streamSid":…,"status":"ok"\|"failed","reason":…}` (`reason` optional). `ok`, or closing the stream after our `transfer`, ends the call as `transfer_to_agent`; `failed`, or no answer in 10 s, keeps the caller with the bot. A malformed or unexpected one is ignored |
+//! | peer → us | `stop` | the stream ended |
+//!
 //! - [`messages`]: serde types of every message, both directions, and [`Inbound::parse`].
 //! - [`call`]: [`WsCall`] and its [`WsConfig`].
 //! - [`events`]: what it reports: [`WsEvent`], [`WsState`], [`WsStats`].
@@ -52,12 +67,14 @@ pub mod messages;
 pub mod ring;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod transfer_tests;
 
 pub use call::{WsCall, WsConfig};
 pub use events::{WsEvent, WsState, WsStats};
 pub use messages::{
     Connected, Dtmf, DtmfBody, Inbound, Mark, MarkBody, Media, MediaBody, MediaFormat, Outbound, OutboundMedia, Start,
-    StartMeta, Stop, StopBody,
+    StartMeta, Stop, StopBody, TransferBody, TransferResult, TransferStatus,
 };
 pub use ring::SampleRing;
 
@@ -81,6 +98,10 @@ pub enum EventKind {
     Stop,
     /// `clear`: drop audio buffered on the peer (sent by us only).
     Clear,
+    /// `transfer`: move the caller to a human (sent by us only).
+    Transfer,
+    /// `transfer_result`: the peer's answer to `transfer`.
+    TransferResult,
 }
 
 impl EventKind {
@@ -94,10 +115,13 @@ impl EventKind {
             EventKind::Mark => "mark",
             EventKind::Stop => "stop",
             EventKind::Clear => "clear",
+            EventKind::Transfer => "transfer",
+            EventKind::TransferResult => "transfer_result",
         }
     }
 
-    /// The kind of an inbound `event` value (`clear` is outbound only, so it is not one).
+    /// The kind of an inbound `event` value (`clear` and `transfer` are outbound only, so they are
+    /// not).
     pub fn from_inbound(event: &str) -> Option<Self> {
         Some(match event {
             "connected" => EventKind::Connected,
@@ -106,6 +130,7 @@ impl EventKind {
             "dtmf" => EventKind::Dtmf,
             "mark" => EventKind::Mark,
             "stop" => EventKind::Stop,
+            "transfer_result" => EventKind::TransferResult,
             _ => return None,
         })
     }
@@ -223,6 +248,9 @@ pub enum WsError {
         /// The name's length in bytes.
         len: usize,
     },
+    /// A `transfer_result` while no `transfer` of ours is waiting for one.
+    #[error("transfer_result without a pending transfer")]
+    UnexpectedTransferResult,
     /// The outgoing queue is full (nobody polls it); the message was dropped.
     #[error("outgoing queue full ({capacity} messages)")]
     OutgoingFull {

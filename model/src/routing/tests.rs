@@ -38,6 +38,7 @@ fn snapshot() -> DataplaneSnapshot {
             },
         ],
         providers: Vec::new(),
+        widgets: Vec::new(),
     }
 }
 
@@ -155,4 +156,34 @@ bot_id = "sales"
         Err(SnapshotError::Io { .. })
     ));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn widgets_are_looked_up_by_bot_and_validated_by_field() {
+    let mut snap = snapshot();
+    snap.widgets = vec![WidgetAccess::new("sales", "wk_1", vec!["shop.example.com".into()])];
+    let json = serde_json::to_value(&snap).unwrap();
+    assert_eq!(json["widgets"][0]["key_sha256"].as_str().unwrap().len(), 64);
+    assert!(
+        !json.to_string().contains("wk_1"),
+        "the key itself is never in the snapshot"
+    );
+    let t = RoutingTable::new(snap.clone()).unwrap();
+    assert!(t.widget("sales").unwrap().key_matches("wk_1"));
+    assert!(t.widget("night").is_none());
+
+    let field = |snap: DataplaneSnapshot| RoutingTable::new(snap).unwrap_err().field();
+    let mut bad = snap.clone();
+    bad.widgets.push(WidgetAccess::new("nobody", "k", Vec::new()));
+    assert_eq!(field(bad), "widgets[1].bot_id");
+    let mut bad = snap.clone();
+    bad.widgets.push(WidgetAccess::new("sales", "k", Vec::new()));
+    assert_eq!(field(bad), "widgets[1].bot_id");
+    let mut bad = snap.clone();
+    bad.widgets[0].allowed_domains.push("https://x/".into());
+    assert_eq!(field(bad), "widgets[0].allowed_domains[1]");
+
+    // Older snapshots without the field still parse.
+    let old: DataplaneSnapshot = serde_json::from_str(r#"{"bots": []}"#).unwrap();
+    assert!(old.widgets.is_empty());
 }

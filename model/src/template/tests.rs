@@ -225,6 +225,27 @@ fn record_context_renders_a_key_mapper() {
     assert_eq!(unknown, vec!["qc.score"]);
 }
 
+#[test]
+fn url_values_are_percent_encoded() {
+    let mut c = ctx();
+    c.insert("call", json!({"from_number": "+49 30/123&x=1"}));
+    let r = render_url(
+        "https://crm.test/c?phone={{call.from_number}}&n={{crm.name}}&z={{crm.nope}}",
+        &c,
+    );
+    assert_eq!(r.text, "https://crm.test/c?phone=%2B49%2030%2F123%26x%3D1&n=Ada&z=");
+    assert_eq!(r.unknown, vec!["crm.nope"]);
+}
+
+#[test]
+fn variables_become_a_namespace() {
+    let mut vars = crate::Variables::new();
+    vars.insert("first_name".into(), json!("Alice"));
+    let mut c = TemplateContext::new();
+    c.insert_vars("crm", &vars);
+    assert_eq!(render("Hello {{crm.first_name}}", &c).text, "Hello Alice");
+}
+
 proptest! {
     #[test]
     fn never_panics_on_random_text(s in "\\PC*") {

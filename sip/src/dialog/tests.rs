@@ -1246,3 +1246,70 @@ fn digest_401_on_bye_is_answered_with_new_cseq() {
         .unwrap();
     assert_eq!(Pair::ended(&p.ev_b), Some(EndReason::RemoteBye));
 }
+
+/// A trunk pointing back at this UA: our own INVITE arrives as an inbound call with the same
+/// Call-ID. Both legs live side by side, told apart by tag, and a BYE ends both cleanly.
+#[test]
+fn hairpin_call_to_ourselves() {
+    let mut p = Pair::new();
+    let out = OutboundCall {
+        request_uri: format!("sip:+15550100@{}", p.a_addr),
+        from: format!("<sip:+15550000@{}>", p.a_addr),
+        to: format!("<sip:+15550100@{}>", p.a_addr),
+        destination: p.a_addr,
+        offer: Some(Bytes::from_static(OFFER)),
+        extra_headers: Vec::new(),
+        credentials: None,
+        call_id: None,
+    };
+    let caller = p.a.invite(p.now, out).unwrap();
+    p.run(Duration::from_millis(100));
+    let callee = p
+        .ev_a
+        .iter()
+        .find_map(|e| match e {
+            UaEvent::IncomingCall { call, .. } => Some(*call),
+            _ => None,
+        })
+        .expect("the looped INVITE is a new inbound call");
+    assert_ne!(caller, callee);
+    assert_eq!(p.sent("SIP/2.0 482"), 0);
+    p.a.respond(p.now, callee, 200, Some(Bytes::from_static(ANSWER)))
+        .unwrap();
+    p.run(Duration::from_millis(200));
+    assert_eq!(p.a.phase(caller), Some(Phase::Confirmed));
+    assert_eq!(p.a.phase(callee), Some(Phase::Confirmed));
+    p.a.hangup(p.now, callee).unwrap();
+    p.run(Duration::from_secs(1));
+    let ended: Vec<_> = p
+        .ev_a
+        .iter()
+        .filter_map(|e| match e {
+            UaEvent::Ended { call, reason } => Some((*call, *reason)),
+            _ => None,
+        })
+        .collect();
+    assert!(ended.contains(&(callee, EndReason::LocalBye)), "{ended:?}");
+    assert!(ended.contains(&(caller, EndReason::RemoteBye)), "{ended:?}");
+    p.run(Duration::from_secs(40));
+    assert_eq!(p.a.call_count(), 0);
+}
+
+/// The same INVITE arriving twice by different paths (a merged request) is refused with 482.
+#[test]
+fn merged_invite_gets_482() {
+    let mut p = Pair::new();
+    p.call(Some(OFFER));
+    p.run(Duration::from_millis(100));
+    let invite = p
+        .log
+        .iter()
+        .find(|(_, _, t)| t.starts_with("INVITE "))
+        .unwrap()
+        .2
+        .clone();
+    let merged = invite.replacen("branch=z9hG4bK", "branch=z9hG4bKmerged", 1);
+    p.inject(p.a_addr, p.b_addr, merged);
+    p.run(Duration::from_millis(100));
+    assert_eq!(p.sent("SIP/2.0 482 Loop Detected"), 1);
+}

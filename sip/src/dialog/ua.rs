@@ -479,7 +479,9 @@ pub struct UserAgent {
     cfg: UaConfig,
     txn: TransactionLayer,
     calls: HashMap<CallHandle, Call>,
-    by_call_id: HashMap<String, CallHandle>,
+    /// Calls by Call-ID: one, or two when our own outbound INVITE loops back to us (a hairpin
+    /// through a trunk that points at this UA); the two are told apart by local tag.
+    by_call_id: HashMap<String, Vec<CallHandle>>,
     client_txs: HashMap<TxId, ClientTx>,
     invite_server_txs: HashMap<TxId, CallHandle>,
     events: VecDeque<UaEvent>,
@@ -690,10 +692,39 @@ impl UserAgent {
         h.push(HeaderName::Supported, SUPPORTED);
     }
 
+    /// The call with this Call-ID whose local tag is `local_tag`; with no tag, or none matching,
+    /// the only call with that Call-ID (its dialog check then decides).
+    fn call_by_tag(&self, call_id: &str, local_tag: Option<&str>) -> Option<CallHandle> {
+        let handles = self.by_call_id.get(call_id)?;
+        let tagged = local_tag.and_then(|t| {
+            handles
+                .iter()
+                .copied()
+                .find(|h| self.calls.get(h).is_some_and(|c| c.local_tag == t))
+        });
+        tagged.or_else(|| (handles.len() == 1).then(|| handles[0]))
+    }
+
+    /// Whether a new INVITE with this Call-ID and From tag starts a call: no call has the
+    /// Call-ID yet, or the only one is our own outbound INVITE that has come back to us
+    /// (hairpin). Anything else is a loop or a merged request (RFC 3261 §8.2.2.2).
+    fn is_hairpin_or_new(&self, call_id: &str, from_tag: Option<&str>) -> bool {
+        let Some(handles) = self.by_call_id.get(call_id) else {
+            return true;
+        };
+        let [only] = handles.as_slice() else { return false };
+        self.calls
+            .get(only)
+            .is_some_and(|c| c.outbound && from_tag == Some(c.local_tag.as_str()))
+    }
+
     fn end_call(&mut self, call: CallHandle, reason: EndReason) {
         if let Some(c) = self.calls.remove(&call) {
-            if self.by_call_id.get(&c.call_id) == Some(&call) {
-                self.by_call_id.remove(&c.call_id);
+            if let Some(handles) = self.by_call_id.get_mut(&c.call_id) {
+                handles.retain(|h| *h != call);
+                if handles.is_empty() {
+                    self.by_call_id.remove(&c.call_id);
+                }
             }
             self.client_txs.retain(|_, t| t.call != call);
             self.invite_server_txs.retain(|_, h| *h != call);
@@ -791,7 +822,7 @@ impl UserAgent {
         };
         let handle = self.new_handle();
         let tx = self.send_client(now, handle, req.clone(), peer)?;
-        self.by_call_id.insert(call_id.clone(), handle);
+        self.by_call_id.entry(call_id.clone()).or_default().push(handle);
         self.calls.insert(
             handle,
             Call {
@@ -1339,7 +1370,8 @@ impl UserAgent {
 
     fn on_ack(&mut self, ack: Request) {
         let Ok(call_id) = ack.headers().call_id() else { return };
-        let Some(&call) = self.by_call_id.get(call_id) else {
+        let to_tag = ack.headers().to().ok().and_then(|t| t.tag());
+        let Some(call) = self.call_by_tag(call_id, to_tag) else {
             return;
         };
         let Some(c) = self.calls.get_mut(&call) else { return };
@@ -1370,11 +1402,8 @@ impl UserAgent {
             }
             return;
         }
-        let call = req
-            .headers()
-            .call_id()
-            .ok()
-            .and_then(|id| self.by_call_id.get(id).copied());
+        let to_tag = req.headers().to().ok().and_then(|t| t.tag());
+        let call = req.headers().call_id().ok().and_then(|id| self.call_by_tag(id, to_tag));
         let Some(call) = call else {
             if *req.method() == Method::Options {
                 self.answer_options(now, tx, &req);
@@ -1617,7 +1646,7 @@ impl UserAgent {
             self.respond_to(now, tx, &req, 400, "Bad Request - Malformed Call-ID header");
             return;
         };
-        if self.by_call_id.contains_key(&call_id) {
+        if !self.is_hairpin_or_new(&call_id, h.from().ok().and_then(|f| f.tag())) {
             // A new INVITE (different branch) for a Call-ID we already have: loop or merge.
             self.respond_to(now, tx, &req, 482, "Loop Detected");
             return;
@@ -1641,7 +1670,7 @@ impl UserAgent {
             .list(HeaderName::Allow)
             .flatten()
             .any(|m| m.trim().eq_ignore_ascii_case("UPDATE"));
-        self.by_call_id.insert(call_id.clone(), handle);
+        self.by_call_id.entry(call_id.clone()).or_default().push(handle);
         self.invite_server_txs.insert(tx, handle);
         self.calls.insert(
             handle,
@@ -1728,11 +1757,12 @@ impl UserAgent {
             None => {
                 // Stray: only 2xx retransmissions to an INVITE matter (re-send our ACK).
                 if cseq.method == Method::Invite && (200..300).contains(&resp.status()) {
+                    let from_tag = resp.headers().from().ok().and_then(|f| f.tag());
                     let id = resp
                         .headers()
                         .call_id()
                         .ok()
-                        .and_then(|id| self.by_call_id.get(id).copied());
+                        .and_then(|id| self.call_by_tag(id, from_tag));
                     if let Some(call) = id {
                         self.resend_ack_or_bye(now, call, &resp);
                     }

@@ -159,7 +159,16 @@ async fn stream(
                         }
                         rx_seq = rx_seq.wrapping_add(1);
                     } else if text.contains(r#""event":"mark""#) {
-                        let echo = format!(r#"{{"event":"mark","sequenceNumber":"{seq}","streamSid":"{sid}","mark":{{"name":"greeting"}}}}"#);
+                        // Echo the mark's own name (the dataplane names them `greeting`, `bot-1`, …).
+                        let name = serde_json::from_str::<serde_json::Value>(text.as_str())
+                            .ok()
+                            .and_then(|v| v["mark"]["name"].as_str().map(str::to_owned))
+                            .unwrap_or_default();
+                        let echo = serde_json::json!({
+                            "event": "mark", "sequenceNumber": seq.to_string(), "streamSid": sid,
+                            "mark": {"name": name},
+                        })
+                        .to_string();
                         seq += 1;
                         let _ = ws.send(Message::text(echo)).await;
                     }

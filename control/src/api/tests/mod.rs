@@ -3,6 +3,7 @@
 mod access;
 mod bots;
 mod settings;
+mod widget;
 
 use axum::Router;
 use axum::body::Body;

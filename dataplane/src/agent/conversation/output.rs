@@ -264,6 +264,7 @@ impl Conversation {
 
     /// Stops all bot output (max duration, voicemail, closing) without a barge-in.
     pub(super) fn stop_all(&mut self, now: Duration) {
+        self.opening_at = None;
         self.cut_output(now, false);
     }
 

@@ -485,7 +485,7 @@ impl Conversation {
             self.close(now, DisconnectedBy::Error);
         } else {
             let apology = self.bot.behavior.apology_message.clone();
-            let apology = self.render(&apology);
+            let apology = self.render(now, &apology);
             self.say_line(now, &apology, true);
             self.check_idle(now);
         }

@@ -65,7 +65,11 @@ fn bot() -> BotConfig {
 
 impl H {
     fn new(bot: BotConfig) -> H {
-        let ctx = ConversationCtx::new(CallDirection::Inbound, Duration::ZERO);
+        H::with_direction(bot, CallDirection::Inbound)
+    }
+
+    fn with_direction(bot: BotConfig, direction: CallDirection) -> H {
+        let ctx = ConversationCtx::new(direction, Duration::ZERO);
         H {
             c: Conversation::new(Rc::new(bot), ctx),
             now: Duration::ZERO,
@@ -890,4 +894,55 @@ fn record_applies_to_a_call_record() {
         started.as_millisecond() + at as i64
     );
     assert!(!call.transcript.is_empty());
+}
+
+/// Outbound: the bot lets the callee say "Hello?" first and answers it with the opening; no LLM
+/// request for the hello itself.
+#[test]
+fn outbound_opening_waits_for_the_callee_hello() {
+    let mut h = H::with_direction(bot(), CallDirection::Outbound).answer();
+    h.say(400, 900, "hello");
+    h.run_until(9000);
+    let opening_at = h.first(|a| matches!(a, Action::Speak { .. })).expect("opening said");
+    assert!(opening_at >= ms(1000) && opening_at < ms(1200), "{opening_at:?}");
+    assert_eq!(h.spoken()[0], OPENING);
+    assert!(
+        h.requests().is_empty(),
+        "the hello is answered by the opening, not the model"
+    );
+    let t = &h.c.record().transcript;
+    assert_eq!(t[0].role, cxb_model::TranscriptRole::Caller);
+    assert_eq!(t[0].text, "hello");
+    assert_eq!(t[1].role, cxb_model::TranscriptRole::Bot);
+}
+
+/// Outbound and the callee says nothing: the opening goes after the wait; a callee who is still
+/// talking at the deadline is not talked over.
+#[test]
+fn outbound_opening_after_silence_or_after_a_long_hello() {
+    let mut h = H::with_direction(bot(), CallDirection::Outbound).answer();
+    h.run_until(2500);
+    let at = h.first(|a| matches!(a, Action::Speak { .. })).expect("opening said");
+    assert!(at >= OUTBOUND_HELLO_WAIT && at < OUTBOUND_HELLO_WAIT + ms(40), "{at:?}");
+
+    let mut h = H::with_direction(bot(), CallDirection::Outbound).answer();
+    h.say(1500, 3500, "hello this is doctor jones office speaking");
+    h.run_until(5000);
+    let at = h.first(|a| matches!(a, Action::Speak { .. })).expect("opening said");
+    assert!(at >= ms(3600), "spoke over the callee at {at:?}");
+}
+
+/// Outbound early media: a SIT ends the attempt as `rejected` before any answer; ring-back does not.
+#[test]
+fn sit_on_early_media_rejects_the_call_and_ringback_does_not() {
+    let mut h = H::with_direction(bot(), CallDirection::Outbound);
+    h.c.on_early_tone(ms(500), "ringback", false);
+    h.drain();
+    assert_eq!(h.hangup(), None);
+    h.c.on_early_tone(ms(900), "sit", true);
+    h.drain();
+    assert_eq!(h.hangup(), Some(DisconnectedBy::Rejected));
+    let amd = h.c.record().amd.clone().expect("amd result");
+    assert_eq!(amd.reason, "sit");
+    assert!(h.c.record().events.iter().any(|e| e.detail == "early media: sit"));
 }

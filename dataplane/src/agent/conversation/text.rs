@@ -2,8 +2,10 @@
 //! blocks), the tool list offered to the model, word counting for barge-in and cutting a reply to
 //! what was heard.
 
-use cxb_model::{BotConfig, Variables};
+use cxb_model::BotConfig;
+use cxb_model::template::{self, TemplateContext};
 
+use super::types::ConversationCtx;
 use crate::agent::api::ToolSpec;
 
 /// Words that acknowledge without taking the turn; said alone they never interrupt the bot.
@@ -18,47 +20,31 @@ const NUMBER_WORDS: [&str; 22] = [
     "twenty", "thirty", "forty", "fifty", "hundred", "thousand", "double", "triple",
 ];
 
-/// Renders `{{ns.field}}` over `call.*` (the call's then the bot's variables), `crm.*` and
-/// `system.*`; strings as is, other JSON values as JSON text, unknown names empty and pushed to
-/// `unknown` (once each).
-pub(crate) fn render(
-    tpl: &str,
-    bot: &BotConfig,
-    call: &Variables,
-    crm: &Variables,
-    system: &Variables,
-    unknown: &mut Vec<String>,
-) -> String {
-    let mut out = String::with_capacity(tpl.len());
-    let mut rest = tpl;
-    while let Some(open) = rest.find("{{") {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 2..];
-        let Some(close) = after.find("}}") else {
-            out.push_str(&rest[open..]);
-            return out;
-        };
-        let name = after[..close].trim();
-        let value = name.split_once('.').and_then(|(ns, field)| match ns {
-            "call" => call.get(field).or_else(|| bot.variables.get(field)),
-            "crm" => crm.get(field),
-            "system" => system.get(field),
-            _ => None,
-        });
-        match value {
-            Some(serde_json::Value::String(s)) => out.push_str(s),
-            Some(serde_json::Value::Null) => {}
-            Some(v) => out.push_str(&v.to_string()),
-            None => {
-                if !unknown.iter().any(|u| u == name) {
-                    unknown.push(name.to_owned());
-                }
-            }
+/// The template context of a call's texts (prompt, opening, closing, policy lines): `call.*` is
+/// the bot's variables overlaid with the call's, `crm.*` and `system.*` as given. Rendering goes
+/// through [`cxb_model::template`], the one implementation control's CRM push uses too.
+pub fn template_context(bot: &BotConfig, ctx: &ConversationCtx) -> TemplateContext {
+    let mut call = bot.variables.clone();
+    call.extend(ctx.call.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let mut t = TemplateContext::new();
+    t.insert_vars("call", &call);
+    t.insert_vars("crm", &ctx.crm);
+    t.insert_vars("system", &ctx.system);
+    t
+}
+
+/// Renders `tpl` over `ctx` (see [`cxb_model::template`]); unknown variables render empty and
+/// are appended to `unknown` (once each). Returns the text and the variables new to `unknown`.
+pub(crate) fn render(tpl: &str, ctx: &TemplateContext, unknown: &mut Vec<String>) -> (String, Vec<String>) {
+    let r = template::render(tpl, ctx);
+    let mut new = Vec::new();
+    for u in r.unknown {
+        if !unknown.contains(&u) {
+            unknown.push(u.clone());
+            new.push(u);
         }
-        rest = &after[close + 2..];
     }
-    out.push_str(rest);
-    out
+    (r.text, new)
 }
 
 /// The system prompt of one request: the rendered prompt, the policy steps, then the knowledge
@@ -207,21 +193,22 @@ mod tests {
     fn render_known_unknown_and_json() {
         let mut bot = BotConfig::new("b", "B");
         bot.variables.insert("company".into(), "Acme".into());
-        let mut call = Variables::new();
-        call.insert("from_number".into(), "+15550100".into());
-        let mut crm = Variables::new();
-        crm.insert("plan".into(), serde_json::json!({"tier": 2}));
-        let mut unknown = Vec::new();
-        let s = render(
-            "Hi {{call.from_number}} from {{ call.company }}, {{crm.plan}} {{crm.nope}}{{crm.nope}} {{x",
-            &bot,
-            &call,
-            &crm,
-            &Variables::new(),
+        bot.variables.insert("from_number".into(), "overridden".into());
+        let mut ctx = ConversationCtx::new(cxb_model::CallDirection::Inbound, std::time::Duration::ZERO);
+        ctx.call.insert("from_number".into(), "+15550100".into());
+        ctx.crm.insert("plan".into(), serde_json::json!({"tier": 2}));
+        let tc = template_context(&bot, &ctx);
+        let mut unknown = vec!["call.x".to_owned()];
+        let (s, new) = render(
+            "Hi {{call.from_number}} from {{ call.company }}, {{crm.plan}} {{crm.plan.tier}} {{crm.nope}}{{crm.nope}} {{x",
+            &tc,
             &mut unknown,
         );
-        assert_eq!(s, "Hi +15550100 from Acme, {\"tier\":2}  {{x");
-        assert_eq!(unknown, vec!["crm.nope"]);
+        assert_eq!(s, "Hi +15550100 from Acme, {\"tier\":2} 2  {{x");
+        assert_eq!(new, vec!["crm.nope"]);
+        assert_eq!(unknown, vec!["call.x", "crm.nope"]);
+        let (_, again) = render("{{crm.nope}}", &tc, &mut unknown);
+        assert!(again.is_empty());
     }
 
     #[test]

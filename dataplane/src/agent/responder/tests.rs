@@ -2,7 +2,7 @@ use std::rc::Rc;
 
 use cxb_model::{BotConfig, PolicyStep, TransferTarget};
 
-use super::text::{content_words, is_question, knowledge_chunks, sentences, stem, strip_placeholders};
+use super::text::{content_words, is_question, knowledge_chunks, sentences, stem, tidy};
 use super::*;
 
 fn step(name: &str, say: &str) -> PolicyStep {
@@ -234,11 +234,18 @@ fn empty_transcript_asks_again() {
 }
 
 #[test]
-fn renderer_fills_templates() {
-    let r = LocalResponder::with_renderer(bot(), Box::new(|t: &str| t.replace("{{crm.name}}", "Ann")));
+fn context_fills_templates() {
+    let mut ctx = cxb_model::template::TemplateContext::new();
+    ctx.insert("crm", serde_json::json!({"name": "Ann"}));
+    let r = LocalResponder::with_context(bot(), ctx);
     assert_eq!(
         r.reply(&req("", &[])).text,
         "Hello Ann, I can help you book an appointment."
+    );
+    // Without a value the gap is tidied away.
+    assert_eq!(
+        LocalResponder::new(bot()).reply(&req("", &[])).text,
+        "Hello, I can help you book an appointment."
     );
 }
 
@@ -281,5 +288,5 @@ fn text_helpers() {
     assert_eq!(sentences("A b. C d? E 3.5 f! g"), vec!["A b.", "C d?", "E 3.5 f!", "g"]);
     assert_eq!(knowledge_chunks(SYSTEM).len(), 2);
     assert!(knowledge_chunks("no knowledge").is_empty());
-    assert_eq!(strip_placeholders("Hello {{crm.name}}, welcome {{x"), "Hello, welcome");
+    assert_eq!(tidy("Hello , welcome  {{x"), "Hello, welcome {{x");
 }

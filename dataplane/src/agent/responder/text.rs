@@ -216,21 +216,9 @@ pub(crate) fn contains_start(said: &str, step: &str) -> bool {
     (s.len().min(3)..=s.len().min(m.len())).any(|j| m.ends_with(&s[..j]))
 }
 
-/// `tpl` with `{{…}}` placeholders removed and spaces tidied (when no renderer is given).
-pub(crate) fn strip_placeholders(tpl: &str) -> String {
-    let mut out = String::with_capacity(tpl.len());
-    let mut rest = tpl;
-    while let Some(open) = rest.find("{{") {
-        out.push_str(&rest[..open]);
-        match rest[open..].find("}}") {
-            Some(close) => rest = &rest[open + close + 2..],
-            None => {
-                rest = "";
-            }
-        }
-    }
-    out.push_str(rest);
-    let t = out.split_whitespace().collect::<Vec<_>>().join(" ");
+/// Whitespace collapsed and the space an empty variable leaves before punctuation removed.
+pub(crate) fn tidy(text: &str) -> String {
+    let t = text.split_whitespace().collect::<Vec<_>>().join(" ");
     t.replace(" ,", ",")
         .replace(" .", ".")
         .replace(" ?", "?")

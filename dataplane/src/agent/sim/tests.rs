@@ -151,3 +151,95 @@ fn espeak_phrases_are_rendered_once_and_shared() {
         );
     });
 }
+
+#[test]
+fn a_long_utterance_is_heard_as_asking_for_an_agent() {
+    let params = SttParams {
+        sample_rate: 16_000,
+        ..SttParams::default()
+    };
+    let (mut s, mut rx) = SimStt::new(SimTiming::IMMEDIATE).open(&params);
+    let heard = |rx: &mut EventRx<SttEvent>| match rx.try_recv() {
+        Ok(Ok(SttEvent::Final { text, end_of_turn })) => {
+            assert!(end_of_turn);
+            text
+        }
+        other => panic!("no final: {other:?}"),
+    };
+    // Audio before the speech does not count.
+    s.push(&[0; 64_000]);
+    s.speech_started();
+    s.push(&[1000; 39_000]);
+    s.speech_ended();
+    assert_eq!(heard(&mut rx), SIM_TRANSCRIPT);
+    s.speech_started();
+    for _ in 0..32 {
+        s.push(&[1000; 1280]);
+    }
+    s.speech_ended();
+    assert_eq!(heard(&mut rx), SIM_TRANSFER_TRANSCRIPT);
+    s.speech_started();
+    s.push(&[1000; 320]);
+    s.speech_ended();
+    assert_eq!(heard(&mut rx), SIM_TRANSCRIPT, "the count starts again");
+}
+
+fn transfer_request(said: &str, with_tool: bool) -> ChatRequest {
+    let tools = if with_tool {
+        vec![crate::agent::api::ToolSpec {
+            name: "transfer_call".into(),
+            description: String::new(),
+            parameters: serde_json::json!({"type": "object",
+                "properties": {"target": {"type": "string", "enum": ["sales", "support"]}}}),
+        }]
+    } else {
+        Vec::new()
+    };
+    ChatRequest {
+        model: String::new(),
+        system: String::new(),
+        messages: vec![crate::agent::api::ChatMessage {
+            role: Role::User,
+            content: said.into(),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+        }],
+        tools,
+        temperature: None,
+        max_tokens: 0,
+        cache_prompt: false,
+    }
+}
+
+#[test]
+fn llm_transfers_when_the_caller_asks_for_an_agent() {
+    let llm = SimLlm::new(SimTiming::IMMEDIATE);
+    let mut rx = llm.chat(transfer_request(SIM_TRANSFER_TRANSCRIPT, true));
+    let mut events = Vec::new();
+    while let Ok(Ok(ev)) = rx.try_recv() {
+        events.push(ev);
+    }
+    assert_eq!(events[0], LlmEvent::Text(SIM_TRANSFER_LINE.into()));
+    let LlmEvent::ToolCall(call) = &events[1] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(call.name, "transfer_call");
+    let args: serde_json::Value = serde_json::from_str(&call.arguments).unwrap();
+    assert_eq!(args["target"], "sales");
+    assert!(matches!(events[2], LlmEvent::Done { .. }));
+    assert_eq!(events.len(), 3);
+
+    // No transfer tool offered, or no agent asked for: the usual script.
+    for req in [
+        transfer_request(SIM_TRANSFER_TRANSCRIPT, false),
+        transfer_request(SIM_TRANSCRIPT, true),
+    ] {
+        let mut rx = llm.chat(req);
+        let mut n = 0;
+        while let Ok(Ok(ev)) = rx.try_recv() {
+            assert!(!matches!(ev, LlmEvent::ToolCall(_)));
+            n += 1;
+        }
+        assert_eq!(n, SIM_REPLY.len() + 1);
+    }
+}

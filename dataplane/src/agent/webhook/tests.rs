@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use super::{MAX_RESULT, call_tool, prefetch};
+use super::{MAX_RESULT, call_tool, merge_crm, prefetch, prefetch_for_call};
 use crate::agent::api::ProviderErrorKind;
 use crate::agent::fakes::{FakeServer, Reply};
 use crate::agent::providers::HttpPool;
@@ -123,4 +123,43 @@ fn prefetch_returns_the_crm_object() {
     );
     let e = run(prefetch(&pool, &crm, &url)).expect_err("404");
     assert_eq!((e.kind, e.status), (ProviderErrorKind::Status, Some(404)));
+}
+
+#[test]
+fn prefetch_for_call_renders_the_url_and_reports_the_outcome() {
+    let fake = FakeServer::webhook(vec![
+        Reply::Json(json!({"first_name": "Alice", "plan": "gold"})),
+        Reply::Status(500),
+    ]);
+    let pool = HttpPool::default();
+    let crm = CrmPrefetch {
+        url: format!(
+            "{}?phone={{{{call.from_number}}}}&id={{{{crm.customer_id}}}}&x={{{{call.nope}}}}",
+            fake.url("/crm")
+        ),
+        method: HttpMethod::Get,
+        token: Some("crm-token".into()),
+        timeout_ms: 1000,
+    };
+    let mut ctx = cxb_model::template::TemplateContext::new();
+    ctx.insert("call", json!({"from_number": "+15550100"}));
+    ctx.insert("crm", json!({"customer_id": "c 7"}));
+    let out = run(prefetch_for_call(&pool, &crm, &ctx));
+    let fields = out.result.expect("crm answered");
+    assert_eq!(out.unknown, vec!["call.nope"]);
+    let r = &fake.requests()[0];
+    assert_eq!(r.query, "phone=%2B15550100&id=c%207&x=");
+    assert_eq!(r.header("authorization"), Some("Bearer crm-token"));
+    // Pre-fetched fields win over dial variables of the same name.
+    let mut vars = cxb_model::Variables::new();
+    vars.insert("first_name".into(), json!("from-dialler"));
+    vars.insert("campaign".into(), json!("spring"));
+    assert_eq!(merge_crm(&mut vars, fields), 2);
+    assert_eq!(vars["first_name"], json!("Alice"));
+    assert_eq!(vars["campaign"], json!("spring"));
+    // A failing CRM is an outcome whose message never holds the token.
+    let out = run(prefetch_for_call(&pool, &crm, &ctx));
+    let e = out.result.expect_err("500");
+    assert_eq!(e.status, Some(500));
+    assert!(!e.to_string().contains("crm-token"));
 }

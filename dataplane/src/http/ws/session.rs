@@ -1,9 +1,11 @@
-//! [`Session`]: one WebSocket call after the upgrade, driven by its own task on the shard thread.
+//! [`Session`]: one WebSocket call after the upgrade. It is handed to the shard thread's
+//! `LocalSet` ([`spawn_on_shard`]) and runs there as one task with the call's
+//! [`CallAgent`](crate::engine::agent::CallAgent)
+//! (the same conversation as SIP calls: opening message, turns, barge-in with `clear`, tools,
+//! websocket reverse transfer).
 
-use std::cell::RefCell;
-use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
+mod live;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,11 +13,14 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use cxb_model::record::{CallEvent, CallEventKind, CallRecord, ServiceError, ServiceKind};
 use cxb_model::{BotConfig, CallDirection, DisconnectedBy, Timestamp, Variables};
 
-use super::{ActiveGuard, GREETING_MARK, LINE_RATE, new_session_id};
-use crate::engine::{Shared, voice};
-use crate::media::{Downlink, FRAME_16K, FRAME_MS, MediaError, MediaEvent, Uplink};
+use super::{ActiveGuard, LINE_RATE, new_session_id};
+use crate::agent::conversation::ConversationRecord;
+use crate::engine::Shared;
+use crate::engine::agent::{has_local_spawner, spawn_on_shard};
+use crate::media::{Downlink, FRAME_16K, FRAME_MS, MediaError, Uplink};
 use crate::recording::RecordingHandle;
-use crate::ws::{WsCall, WsConfig, WsError, WsEvent, WsState};
+use crate::ws::{EventKind, WsCall, WsConfig, WsError};
+use live::{AgentSide, WsMedia};
 
 /// Samples of one 20 ms frame at [`LINE_RATE`].
 const FRAME_8K: usize = (LINE_RATE * FRAME_MS / 1000) as usize;
@@ -26,27 +31,12 @@ const TICK: Duration = Duration::from_millis(FRAME_MS as u64);
 const MAX_CALLER_BACKLOG: usize = 5 * FRAME_8K;
 /// Caller audio at 16 kHz kept for speech recognition (4 s).
 const CALLER_RING_16K: usize = 4 * 16_000;
-/// Downlink mark id of the opening message.
-const GREETING_ID: u64 = 1;
 /// Events kept per call.
 const MAX_EVENTS: usize = 512;
 /// A send that does not complete in this time ends the call (the peer stopped reading).
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
-/// Opening messages kept per shard thread.
-const GREETING_CACHE: usize = 64;
 /// Silence for the recorder when no caller frame arrived in a tick.
 const SILENCE_16K: [i16; FRAME_16K] = [0; FRAME_16K];
-
-/// Synthesised opening messages by (voice, text).
-type GreetingCache = HashMap<(String, String), Arc<Vec<i16>>>;
-
-thread_local! {
-    /// Synthesised opening messages by (voice, text), per shard thread.
-    static GREETINGS: RefCell<GreetingCache> = RefCell::new(HashMap::new());
-}
-
-/// The opening message being synthesised (awaited inside the call's select loop).
-type Synthesis = Pin<Box<dyn Future<Output = Result<Arc<Vec<i16>>, voice::VoiceError>> + Send>>;
 
 /// One WebSocket call: protocol state, media pipeline and the pieces of its record.
 #[derive(Debug)]
@@ -64,16 +54,16 @@ pub(super) struct Session {
     service_errors: Vec<ServiceError>,
     recording: Option<RecordingHandle>,
     recording_key: Option<String>,
-    call: WsCall,
-    uplink: Uplink,
-    downlink: Downlink,
+    media: WsMedia,
     bot_frame: [i16; FRAME_8K],
     caller_frame: [i16; FRAME_8K],
     hangup_at: Option<Instant>,
-    /// Synthesis of the opening message is due.
-    want_greeting: bool,
     /// How the call ends, once known.
     end: Option<DisconnectedBy>,
+    /// The peer ended the stream (`stop` or a closed socket).
+    peer_hangup: bool,
+    /// Marks sent at the end of bot audio (the first is [`super::GREETING_MARK`]).
+    marks_sent: u64,
     /// The socket is gone (no close frame to send).
     closed: bool,
     first_error: Option<String>,
@@ -90,9 +80,11 @@ impl Session {
         let started = Instant::now();
         let vad = cxb_dsp::vad::VadConfig::default();
         Ok(Session {
-            uplink: Uplink::new(LINE_RATE, vad, CALLER_RING_16K, Duration::ZERO)?,
-            downlink: Downlink::new(LINE_RATE)?,
-            call: WsCall::new(WsConfig::default()),
+            media: WsMedia {
+                uplink: Uplink::new(LINE_RATE, vad, CALLER_RING_16K, Duration::ZERO)?,
+                downlink: Downlink::new(LINE_RATE)?,
+                call: WsCall::new(WsConfig::default()),
+            },
             session_id: new_session_id(shard),
             started_at: Timestamp::now(),
             started,
@@ -106,8 +98,9 @@ impl Session {
             bot_frame: [0; FRAME_8K],
             caller_frame: [0; FRAME_8K],
             hangup_at: None,
-            want_greeting: false,
             end: None,
+            peer_hangup: false,
+            marks_sent: 0,
             closed: false,
             first_error: None,
             binary_frames: 0,
@@ -120,32 +113,49 @@ impl Session {
         })
     }
 
-    /// Runs the call until it ends, then closes the socket and submits the record.
-    pub(super) async fn run(mut self, mut socket: WebSocket) {
+    /// Runs the call until it ends, then closes the socket and submits the record. The call
+    /// itself runs on the shard's `LocalSet` (its agent's provider tasks are local tasks); this
+    /// future (axum's upgrade task) waits for it.
+    pub(super) async fn run(mut self, socket: WebSocket) {
+        if !has_local_spawner() {
+            self.running = true;
+            let msg = "no shard runtime on this thread for the voice agent".to_owned();
+            self.service_error(ServiceKind::Other, "dataplane", true, msg);
+            self.finish(DisconnectedBy::Error, None);
+            return;
+        }
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+        let handed = {
+            let job = Box::pin(async move {
+                self.run_local(socket).await;
+                let _ = done_tx.send(());
+            });
+            spawn_on_shard(job).is_ok()
+        };
+        if handed {
+            // Err: the shard stopped and dropped the call (its record is written on drop).
+            let _ = done_rx.await;
+        }
+    }
+
+    /// The call's loop, on the shard's `LocalSet`.
+    async fn run_local(mut self, mut socket: WebSocket) {
         self.running = true;
         self.shared.records.begin(self.provisional_record());
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        let mut greeting: Option<Synthesis> = None;
+        let mut side = AgentSide::default();
         let by = loop {
             tokio::select! {
                 msg = socket.recv() => self.on_message(msg),
-                pcm = async { greeting.as_mut().expect("guarded by the branch condition").await },
-                    if greeting.is_some() =>
-                {
-                    greeting = None;
-                    self.on_greeting(pcm);
-                }
-                _ = tick.tick() => self.on_tick(),
+                input = side.next_input() => self.on_agent_input(&mut side, input),
+                _ = tick.tick() => self.on_tick(&mut side),
             }
-            self.drain_events();
-            if std::mem::take(&mut self.want_greeting) {
-                greeting = self.greeting();
-            }
-            if !self.closed && self.call.outgoing_len() > 0 && !self.flush(&mut socket).await {
+            self.drain_events(&mut side);
+            if !self.closed && self.media.call.outgoing_len() > 0 && !self.flush(&mut socket).await {
                 self.closed = true;
-                self.call.on_closed();
-                self.drain_events();
+                self.media.call.on_closed();
+                self.drain_events(&mut side);
             }
             if let Some(by) = self.end {
                 break by;
@@ -158,7 +168,13 @@ impl Session {
             }));
             let _ = tokio::time::timeout(Duration::from_secs(1), socket.send(bye)).await;
         }
-        self.finish(by);
+        let conversation = self.finish_agent(&mut side);
+        // The peer hung up: the conversation knows whether the caller ever spoke (`RNR`).
+        let by = match conversation.as_ref().and_then(|c| c.disconnected_by) {
+            Some(conv_by) if self.peer_hangup && by == DisconnectedBy::Customer => conv_by,
+            _ => by,
+        };
+        self.finish(by, conversation);
     }
 
     fn at_ms(&self) -> u64 {
@@ -197,7 +213,7 @@ impl Session {
         match msg {
             Some(Ok(Message::Text(text))) => {
                 let now = self.started.elapsed();
-                if let Err(e) = self.call.on_text(now, text.as_str()) {
+                if let Err(e) = self.media.call.on_text(now, text.as_str()) {
                     self.on_protocol_error(e);
                 }
             }
@@ -211,7 +227,7 @@ impl Session {
             Some(Ok(Message::Close(_)) | Err(_)) | None => {
                 self.closed = true;
                 self.event(CallEventKind::Hangup, "websocket closed");
-                self.call.on_closed();
+                self.media.call.on_closed();
             }
         }
     }
@@ -224,175 +240,19 @@ impl Session {
             self.end(DisconnectedBy::Error);
             return;
         }
+        if matches!(
+            e,
+            WsError::UnexpectedTransferResult
+                | WsError::Malformed {
+                    event: EventKind::TransferResult,
+                    ..
+                }
+        ) {
+            self.event(CallEventKind::Other, format!("transfer_result ignored: {e}"));
+        }
         if self.first_error.is_none() {
             tracing::debug!(session = %self.session_id, error = %e, "malformed media-stream message dropped");
             self.first_error = Some(e.to_string());
-        }
-    }
-
-    fn drain_events(&mut self) {
-        while let Some(ev) = self.call.poll_event() {
-            match ev {
-                WsEvent::Started {
-                    stream_sid,
-                    call_sid,
-                    caller_id,
-                    variables,
-                    ..
-                } => self.on_started(stream_sid, call_sid, caller_id, variables),
-                WsEvent::CallerAudio { .. } => {}
-                WsEvent::Dtmf { digit } => self.event(CallEventKind::Dtmf, format!("{digit} websocket")),
-                WsEvent::MarkPlayed { name } if name == GREETING_MARK => {
-                    self.event(CallEventKind::BotTurnEnded, "opening message played")
-                }
-                WsEvent::MarkPlayed { name } => self.event(CallEventKind::Other, format!("mark {name:?} played")),
-                WsEvent::MarkCleared { name } => self.event(CallEventKind::Other, format!("mark {name:?} cleared")),
-                WsEvent::Stopped => {
-                    if !self.closed {
-                        self.event(CallEventKind::Hangup, "stop");
-                    }
-                    self.end(DisconnectedBy::Customer);
-                }
-                WsEvent::IdleTimeout => {
-                    self.event(CallEventKind::MediaTimeout, "no message from the peer");
-                    self.end(DisconnectedBy::Timeout);
-                }
-            }
-        }
-    }
-
-    fn on_started(
-        &mut self,
-        stream_sid: String,
-        call_sid: Option<String>,
-        caller_id: Option<String>,
-        variables: std::collections::BTreeMap<String, String>,
-    ) {
-        self.answered_at = Some(Timestamp::now());
-        self.event(CallEventKind::Answered, format!("stream {stream_sid}"));
-        for (k, v) in variables {
-            self.variables.insert(k, serde_json::Value::String(v));
-        }
-        if let Some(sid) = call_sid {
-            self.variables
-                .entry("callSid".to_owned())
-                .or_insert(serde_json::Value::String(sid));
-        }
-        self.variables
-            .entry("streamSid".to_owned())
-            .or_insert(serde_json::Value::String(stream_sid));
-        self.caller_id = caller_id;
-        if self.bot.max_call_seconds > 0 {
-            self.hangup_at = Some(Instant::now() + Duration::from_secs(u64::from(self.bot.max_call_seconds)));
-        }
-        self.start_recording();
-        self.want_greeting = !self.bot.opening_message.is_empty();
-        self.shared.records.begin(self.provisional_record());
-    }
-
-    fn start_recording(&mut self) {
-        if !self.bot.record || self.recording.is_some() {
-            return;
-        }
-        let day = self.started_at.strftime("%Y/%m/%d");
-        let key = format!("{day}/{}", self.session_id);
-        match self.shared.recorder.open(&key, voice::BOT_RATE) {
-            Ok(h) => {
-                self.recording = Some(h);
-                self.recording_key = Some(key);
-                self.event(CallEventKind::RecordingStarted, "");
-            }
-            Err(e) => self.service_error(ServiceKind::Recording, "open", false, e.to_string()),
-        }
-    }
-
-    /// The opening message: from this thread's cache, else a synthesis to await.
-    fn greeting(&mut self) -> Option<Synthesis> {
-        let voice_name = if self.bot.voice.is_empty() {
-            "en-us".to_owned()
-        } else {
-            self.bot.voice.clone()
-        };
-        let key = (voice_name, self.bot.opening_message.clone());
-        if let Some(pcm) = GREETINGS.with(|g| g.borrow().get(&key).cloned()) {
-            self.on_greeting(Ok(pcm));
-            return None;
-        }
-        let espeak = self.shared.cfg.espeak.clone();
-        Some(Box::pin(async move {
-            let pcm = Arc::new(voice::synthesize(&espeak, &key.0, &key.1).await?);
-            GREETINGS.with(|g| {
-                let mut g = g.borrow_mut();
-                if g.len() >= GREETING_CACHE {
-                    g.clear();
-                }
-                g.insert(key, pcm.clone());
-            });
-            Ok(pcm)
-        }))
-    }
-
-    fn on_greeting(&mut self, pcm: Result<Arc<Vec<i16>>, voice::VoiceError>) {
-        match pcm {
-            Ok(pcm) if self.call.state() == WsState::Started => {
-                self.downlink.push_bot_audio(&pcm);
-                self.downlink.mark(GREETING_ID);
-                self.event(CallEventKind::BotTurnStarted, "opening message");
-            }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(bot = %self.bot.id, error = %e, "opening message synthesis failed");
-                self.service_error(ServiceKind::Tts, "opening message", false, e.to_string());
-            }
-        }
-    }
-
-    /// Every 20 ms: timers, one bot frame out, caller audio in, the recorder, media events.
-    fn on_tick(&mut self) {
-        let now = self.started.elapsed();
-        let idle = WsConfig::default().idle_timeout;
-        if self.call.poll_timeout().is_some_and(|t| now >= t) {
-            self.call.handle_timeout(now);
-        } else if self.call.state() == WsState::AwaitingConnected && idle.is_some_and(|t| now >= t) {
-            self.event(CallEventKind::MediaTimeout, "no message from the peer");
-            self.end(DisconnectedBy::Timeout);
-        }
-        if self.hangup_at.is_some_and(|t| Instant::now() >= t) {
-            self.hangup_at = None;
-            self.event(CallEventKind::Hangup, "max call duration reached");
-            self.end(DisconnectedBy::Timeout);
-        }
-        if self.call.state() != WsState::Started {
-            return;
-        }
-        let playing = self.downlink.queued_samples() > 0;
-        self.downlink.next_frame(&mut self.bot_frame);
-        if playing && let Err(e) = self.call.push_bot_frame(&self.bot_frame) {
-            self.on_protocol_error(e);
-        }
-        self.uplink.push_far(self.downlink.last_frame_16k());
-        let heard = self.pull_caller();
-        if let Some(rec) = self.recording.as_mut() {
-            let caller = if heard {
-                self.uplink.last_frame_16k()
-            } else {
-                &SILENCE_16K
-            };
-            rec.push_stereo(caller, self.downlink.last_frame_16k());
-        }
-        while let Some(ev) = self.downlink.poll_event() {
-            if let MediaEvent::MarkPlayed { id: GREETING_ID } = ev
-                && let Err(e) = self.call.send_mark(GREETING_MARK)
-            {
-                self.on_protocol_error(e);
-            }
-        }
-        while let Some(ev) = self.uplink.poll_event() {
-            match ev {
-                MediaEvent::SpeechStarted { .. } => self.event(CallEventKind::SpeechStarted, ""),
-                MediaEvent::SpeechEnded { .. } => self.event(CallEventKind::SpeechEnded, ""),
-                _ => {}
-            }
         }
     }
 
@@ -400,11 +260,11 @@ impl Session {
     /// whether there was one.
     fn pull_caller(&mut self) -> bool {
         let mut heard = false;
-        while self.call.caller_audio_len() >= FRAME_8K {
-            let n = self.call.read_caller_audio(&mut self.caller_frame);
-            self.uplink.push_line_frame(&self.caller_frame[..n]);
+        while self.media.call.caller_audio_len() >= FRAME_8K {
+            let n = self.media.call.read_caller_audio(&mut self.caller_frame);
+            self.media.uplink.push_line_frame(&self.caller_frame[..n]);
             heard = true;
-            if self.call.caller_audio_len() <= MAX_CALLER_BACKLOG {
+            if self.media.call.caller_audio_len() <= MAX_CALLER_BACKLOG {
                 break;
             }
         }
@@ -413,7 +273,7 @@ impl Session {
 
     /// Sends every queued message; false when the socket failed or the peer stopped reading.
     async fn flush(&mut self, socket: &mut WebSocket) -> bool {
-        while let Some(text) = self.call.poll_outgoing() {
+        while let Some(text) = self.media.call.poll_outgoing() {
             match tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(text.into()))).await {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => return false,
@@ -448,15 +308,15 @@ impl Session {
         r
     }
 
-    /// Submits the call record (once).
-    fn finish(&mut self, by: DisconnectedBy) {
+    /// Submits the call record (once), with the conversation's part.
+    fn finish(&mut self, by: DisconnectedBy, conversation: Option<ConversationRecord>) {
         if std::mem::replace(&mut self.finished, true) {
             return;
         }
         if let Some(r) = self.recording.take() {
             r.finish();
         }
-        let dropped = self.call.stats().errors + self.binary_frames;
+        let dropped = self.media.call.stats().errors + self.binary_frames;
         if dropped > 0 {
             let first = self.first_error.take().unwrap_or_default();
             self.event(
@@ -469,6 +329,9 @@ impl Session {
         r.service_errors = std::mem::take(&mut self.service_errors);
         r.variables = std::mem::take(&mut self.variables);
         r.finish(Timestamp::now(), by);
+        if let Some(c) = conversation {
+            c.apply_to(&mut r);
+        }
         if let Err(e) = self.shared.records.submit(r) {
             tracing::error!(shard = self.shard, error = %e, "call record could not be queued");
         }
@@ -485,7 +348,7 @@ impl Drop for Session {
                 true,
                 "the dataplane stopped during the call".to_owned(),
             );
-            self.finish(DisconnectedBy::Error);
+            self.finish(DisconnectedBy::Error, None);
         }
     }
 }

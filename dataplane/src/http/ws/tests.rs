@@ -54,3 +54,31 @@ fn active_guard_counts_on_this_thread() {
     drop(g);
     assert_eq!(active_calls_on_this_shard(), before);
 }
+
+#[test]
+fn calls_are_handed_to_the_shards_local_set() {
+    use crate::engine::agent::{has_local_spawner, local_spawner, spawn_on_shard};
+    // Not a shard thread: the job comes back.
+    assert!(!has_local_spawner());
+    assert!(spawn_on_shard(Box::pin(async {})).is_err());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async {
+        tokio::task::spawn_local(local_spawner());
+        tokio::task::yield_now().await;
+        assert!(has_local_spawner());
+        // From a `tokio::spawn` task (as axum runs the upgrade), a job needing `spawn_local` runs.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let job = Box::pin(async move {
+                let inner = tokio::task::spawn_local(async { 7 });
+                let _ = tx.send(inner.await.unwrap());
+            });
+            assert!(spawn_on_shard(job).is_ok());
+        });
+        assert_eq!(rx.await.unwrap(), 7);
+    });
+}
