@@ -91,3 +91,63 @@ fn spoken_conversation_with_the_embedded_stack() {
     let found: Vec<&&str> = answer_words.iter().filter(|w| words.contains(w)).collect();
     assert!(found.len() >= 2, "heard {heard:?} in {}; record {r}", wav.display());
 }
+
+/// The bot of the barge-in test: a long opening, and any caller speech interrupts it.
+const TALKER: &str = r#"{
+  "bots": [{
+    "id": "talker", "name": "Talker", "answer_delay_ms": 100,
+    "opening_message": "Hello and welcome to the clinic. We are open from Monday to Friday, from nine in the morning until six in the evening, and on Saturday mornings. How can I help you today?",
+    "system_prompt": "You are the receptionist of a clinic.",
+    "behavior": {"reengage_gap_secs": 20, "min_words_to_interrupt": 1}
+  }]
+}"#;
+
+/// Barge-in on the wire: the caller talks over the opening; the bot's audio stops and the caller
+/// measures, on what it hears, how long after it started talking that was. The record shows the
+/// barge-in and the opening cut to what was played.
+#[test]
+fn barge_in_stops_the_bot_on_the_wire() {
+    let dp = Dp::start("agent-barge", TALKER, &[]);
+    let out = cxb_call(
+        &[
+            &format!("sip:talker@127.0.0.1:{}", dp.sip),
+            "--codec",
+            "pcmu",
+            "--barge-in-after",
+            "1500",
+            "--say",
+            "Sorry, I need to change my appointment.",
+            "--seconds",
+            "12",
+        ],
+        Duration::from_secs(60),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "cxb call failed: {stdout}\n{stderr}");
+    let stop_line = stdout
+        .lines()
+        .find(|l| l.starts_with("barge-in: far end stopped"))
+        .unwrap_or_else(|| panic!("the bot did not stop talking: {stdout}"));
+    println!("{stop_line}");
+    let recs = dp.wait_records(1, Duration::from_secs(15));
+    let r = &recs[0];
+    let events = r["events"].as_array().unwrap();
+    let at = |kind: &str| {
+        events
+            .iter()
+            .find(|e| e["kind"] == kind)
+            .and_then(|e| e["at_ms"].as_u64())
+    };
+    println!(
+        "record: speech_started at {:?} ms, barge_in at {:?} ms",
+        at("speech_started"),
+        at("barge_in")
+    );
+    assert!(at("barge_in").is_some(), "{r}");
+    let opening = r["transcript"][0]["text"].as_str().unwrap_or("");
+    assert!(
+        !opening.is_empty() && !opening.contains("How can I help you today"),
+        "the opening was not cut at the barge-in: {opening:?}"
+    );
+}

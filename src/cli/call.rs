@@ -42,6 +42,10 @@ pub struct Args {
     /// talking; after the last one and the far end's answer, we hang up (`--seconds` still caps it).
     #[arg(long = "say", value_name = "TEXT", conflicts_with = "play")]
     pub say: Vec<String>,
+    /// Barge in: say the first `--say` line this many ms after the far end starts talking,
+    /// over it, and report how long the far end took to fall silent (as heard here).
+    #[arg(long, value_name = "MS", requires = "say")]
+    pub barge_in_after: Option<u64>,
     /// Where to write what the far end sends (16 kHz mono 16-bit WAV).
     #[arg(long)]
     pub record: Option<PathBuf>,
@@ -213,7 +217,10 @@ async fn call(args: Args) -> anyhow::Result<ExitCode> {
         Some(p) => audio::read_as_16k_mono(p)?,
         None => Vec::new(),
     };
-    let talk = talk::Talk::new(&args.say)?;
+    let mut talk = talk::Talk::new(&args.say)?;
+    if let Some(ms) = args.barge_in_after {
+        talk = talk.barge_in_after(Duration::from_millis(ms));
+    }
     let ip = local_ip_for(target.addr, args.local_ip)?;
     let bind_ip = if args.local_ip.is_some() || ip.is_loopback() {
         ip

@@ -185,6 +185,15 @@ impl Phone {
             ));
         }
         println!("{line}");
+        if args.barge_in_after.is_some() {
+            match self.talk.barge_in_stop() {
+                Some(d) => println!(
+                    "barge-in: far end stopped {} ms after we started talking",
+                    d.as_millis()
+                ),
+                None => println!("barge-in: far end did not stop"),
+            }
+        }
         let clean = out.answered.is_some()
             && out.failure.is_none()
             && matches!(

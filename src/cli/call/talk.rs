@@ -16,6 +16,9 @@ pub const NUDGE_AFTER: Duration = Duration::from_secs(6);
 /// A 20 ms frame louder than this (RMS, dBFS) counts as far-end speech.
 const SPEECH_DBFS: f32 = -42.0;
 const FRAME: Duration = Duration::from_millis(20);
+/// After a barge-in, far-end quiet this long means it stopped talking (longer than the pauses
+/// between a synthetic voice's sentences).
+const STOPPED_AFTER: Duration = Duration::from_millis(600);
 
 /// The caller's script and where the conversation is.
 #[derive(Debug, Default)]
@@ -29,6 +32,21 @@ pub struct Talk {
     /// Our line is still playing.
     speaking_until: Option<Duration>,
     elapsed: Duration,
+    /// `--barge-in-after`: the first line interrupts the far end this long after it starts.
+    barge_in: Option<Duration>,
+    /// When the far end first spoke.
+    far_started: Option<Duration>,
+    /// The barge-in under way: when our line started, the far end's last loud frame since,
+    /// the quiet run after it, and (once quiet long enough) how long it took to stop.
+    barge: Option<Barge>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Barge {
+    started: Duration,
+    last_loud: Option<Duration>,
+    quiet: Duration,
+    stopped_after: Option<Duration>,
 }
 
 impl Talk {
@@ -44,6 +62,19 @@ impl Talk {
         })
     }
 
+    /// The first line interrupts the far end `after` it starts talking (instead of waiting
+    /// for it to finish), and the time the far end takes to fall silent is measured.
+    pub fn barge_in_after(mut self, after: Duration) -> Talk {
+        self.barge_in = Some(after);
+        self
+    }
+
+    /// After a barge-in: how long after our line started the far end's audio stopped (its
+    /// last loud frame ended), as heard here; `None` without a barge-in or while it talks on.
+    pub fn barge_in_stop(&self) -> Option<Duration> {
+        self.barge.and_then(|b| b.stopped_after)
+    }
+
     /// Whether every line has been said.
     pub fn done(&self) -> bool {
         self.next >= self.lines.len() && self.speaking_until.is_none()
@@ -57,6 +88,37 @@ impl Talk {
     /// One 20 ms step with the far end's audio of this step; returns a line to play now.
     pub fn step(&mut self, far: &[i16]) -> Option<(&str, &[i16])> {
         self.elapsed += FRAME;
+        let loud = cxb_dsp::level::dbfs(far) > SPEECH_DBFS;
+        if loud && self.far_started.is_none() {
+            self.far_started = Some(self.elapsed);
+        }
+        if let Some(b) = self.barge.as_mut()
+            && b.stopped_after.is_none()
+        {
+            if loud {
+                b.last_loud = Some(self.elapsed);
+                b.quiet = Duration::ZERO;
+            } else {
+                b.quiet += FRAME;
+                if b.quiet >= STOPPED_AFTER {
+                    b.stopped_after = Some(b.last_loud.map_or(Duration::ZERO, |l| l.saturating_sub(b.started)));
+                }
+            }
+        }
+        if let (Some(after), Some(start)) = (self.barge_in, self.far_started)
+            && self.next == 0
+            && self.speaking_until.is_none()
+            && !self.lines.is_empty()
+            && self.elapsed >= start + after
+        {
+            self.barge = Some(Barge {
+                started: self.elapsed,
+                last_loud: None,
+                quiet: Duration::ZERO,
+                stopped_after: None,
+            });
+            return self.say_next();
+        }
         if let Some(until) = self.speaking_until {
             if self.elapsed < until {
                 return None;
@@ -64,17 +126,22 @@ impl Talk {
             self.speaking_until = None;
             self.quiet = Duration::ZERO;
         }
-        if cxb_dsp::level::dbfs(far) > SPEECH_DBFS {
+        if loud {
             self.heard_speech = true;
             self.quiet = Duration::ZERO;
         } else {
             self.quiet += FRAME;
         }
         let due = (self.heard_speech && self.quiet >= REPLY_AFTER) || self.quiet >= NUDGE_AFTER;
-        if !due || self.next >= self.lines.len() {
+        if !due || self.next >= self.lines.len() || (self.barge_in.is_some() && self.next == 0) {
             return None;
         }
-        let (text, pcm) = &self.lines[self.next];
+        self.say_next()
+    }
+
+    /// Starts the next line.
+    fn say_next(&mut self) -> Option<(&str, &[i16])> {
+        let (text, pcm) = self.lines.get(self.next)?;
         self.next += 1;
         self.heard_speech = false;
         let secs = pcm.len() as f64 / f64::from(audio::RATE);
@@ -139,6 +206,24 @@ mod tests {
         for _ in 0..49 {
             assert!(t.step(&quiet).is_none());
         }
+    }
+
+    #[test]
+    fn barge_in_interrupts_and_measures_when_the_far_end_stops() {
+        let mut t = talk(1).barge_in_after(Duration::from_millis(400));
+        let loud = vec![8000i16; 320];
+        let quiet = vec![0i16; 320];
+        // Far end talks; 400 ms in, our line starts over it.
+        let at = (0..100).position(|_| t.step(&loud).is_some()).unwrap();
+        assert_eq!(at, 20, "said at frame {at}");
+        // It talks on for 5 more frames (100 ms), then stops.
+        for _ in 0..5 {
+            assert!(t.step(&loud).is_none());
+        }
+        for _ in 0..40 {
+            assert!(t.step(&quiet).is_none());
+        }
+        assert_eq!(t.barge_in_stop(), Some(Duration::from_millis(100)));
     }
 
     #[test]
