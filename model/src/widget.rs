@@ -87,11 +87,16 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// Whether an `Origin` (`scheme://host[:port]`) has a host matching one of `domains`: `host`
 /// exactly, or `*.host` for any subdomain of `host` (not `host` itself). Hosts compare
-/// case-insensitively; `domains` are expected lowercase.
+/// case-insensitively; `domains` are expected lowercase; a host with characters no DNS name has
+/// is refused.
 pub fn origin_allowed(domains: &[String], origin: &str) -> bool {
     let host = origin.split("://").nth(1).unwrap_or(origin);
     let host = host.split(['/', ':']).next().unwrap_or("").to_ascii_lowercase();
-    if host.is_empty() {
+    if host.is_empty()
+        || !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    {
         return false;
     }
     domains.iter().any(|d| match d.strip_prefix("*.") {
@@ -135,6 +140,8 @@ mod tests {
         assert!(w.origin_allowed("https://shop.example.com"));
         assert!(w.origin_allowed("https://SHOP.example.com:443"));
         assert!(w.origin_allowed("https://a.acme.io:8443"));
+        assert!(!w.origin_allowed("https://\0e.acme.io"), "not a DNS name");
+        assert!(!w.origin_allowed("https://a b.acme.io"), "not a DNS name");
         assert!(w.origin_allowed("http://b.a.acme.io/"));
         assert!(!w.origin_allowed("https://acme.io"), "a wildcard needs a subdomain");
         assert!(!w.origin_allowed("https://evilacme.io"));
