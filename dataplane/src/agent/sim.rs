@@ -46,8 +46,9 @@ pub const SIM_REPLY: [&str; 3] = [
     "Which day works best for you? ",
     "We have openings on Monday and Tuesday.",
 ];
-/// Rate of [`SimTts`] audio (espeak-ng's, also used for the synthetic signal).
-pub const SIM_RATE: u32 = ESPEAK_RATE;
+/// Rate of [`SimTts`] audio: the pipeline's 16 kHz, so calls play it without resampling
+/// (espeak-ng's output is converted once per phrase, when it is rendered).
+pub const SIM_RATE: u32 = crate::media::PIPELINE_RATE;
 /// Samples in one 20 ms chunk of [`SimTts`] audio.
 const CHUNK: usize = (SIM_RATE / 50) as usize;
 
@@ -295,6 +296,7 @@ impl Tts for SimTts {
                     let pcm = r
                         .ok()
                         .filter(|p| !p.is_empty())
+                        .and_then(|p| espeak_to_sim_rate(&p))
                         .unwrap_or_else(|| synthetic_speech(&key.1).into());
                     let waiting = {
                         let mut map = phrases().lock().unwrap_or_else(|e| e.into_inner());
@@ -312,6 +314,17 @@ impl Tts for SimTts {
         }
         rx
     }
+}
+
+/// espeak-ng's audio at [`SIM_RATE`] (`None` if it cannot be converted).
+fn espeak_to_sim_rate(pcm: &[i16]) -> Option<Arc<[i16]>> {
+    use cxb_dsp::resample::{Quality, Resampler};
+    let mut r = Resampler::new(ESPEAK_RATE, SIM_RATE, Quality::Telephone).ok()?;
+    let mut out = vec![0i16; r.output_len_for(pcm.len()) + r.latency_samples() + 64];
+    let p = r.process_i16(pcm, &mut out);
+    let n = r.flush_i16(&mut out[p.produced..]).ok()?;
+    out.truncate(p.produced + n);
+    Some(out.into())
 }
 
 /// A deterministic speech-like signal for `text` at [`SIM_RATE`]: per word, voiced syllables

@@ -477,7 +477,7 @@ impl Resampler {
         Ok(need)
     }
 
-    /// [`process`](Self::process) for 16-bit samples (scaled by 1/32768; outputs rounded and
+    /// [`process`](Self::process) for 16-bit samples (scaled by 1/32768; outputs rounded (ties to even) and
     /// saturated). Converts through buffers allocated at construction.
     pub fn process_i16(&mut self, input: &[i16], output: &mut [i16]) -> Produced {
         let mut done = Produced::default();
@@ -519,9 +519,13 @@ impl Resampler {
     }
 }
 
-/// Round and saturate `[-1, 1)` floats to 16-bit (NaN becomes 0).
+/// Adding and then subtracting 1.5 × 2²³ rounds an `f32` of magnitude below 2²² to the nearest
+/// integer, ties to even, in two vectorisable additions (`f32::round` is a libm call per sample).
+const ROUND_MAGIC: f32 = 12_582_912.0;
+
+/// Round (to nearest, ties to even) and saturate `[-1, 1)` floats to 16-bit (NaN becomes 0).
 fn to_i16(src: &[f32], dst: &mut [i16]) {
     for (d, &s) in dst.iter_mut().zip(src) {
-        *d = (s * 32768.0).round().clamp(-32768.0, 32767.0) as i16;
+        *d = (((s * 32768.0).clamp(-32768.0, 32767.0) + ROUND_MAGIC) - ROUND_MAGIC) as i16;
     }
 }
