@@ -13,7 +13,8 @@
 //! - [`SimTts`] plays pre-rendered audio: each distinct phrase is rendered once per process
 //!   (by espeak-ng on the embedded worker, or as a deterministic speech-like signal when
 //!   espeak-ng is unavailable or [`SimVoice::Synthetic`] is chosen), kept in a process-wide
-//!   map and streamed in 20 ms chunks.
+//!   map and streamed in 200 ms chunks (as streaming TTS services send them; 20 ms chunks would
+//!   make the load profile measure message passing rather than the media path).
 //!
 //! Delays use `tokio::task::spawn_local` timers, so non-zero delays need a `LocalSet` (the
 //! shard's runtime); with zero delays everything is sent before the call returns.
@@ -49,8 +50,8 @@ pub const SIM_REPLY: [&str; 3] = [
 /// Rate of [`SimTts`] audio: the pipeline's 16 kHz, so calls play it without resampling
 /// (espeak-ng's output is converted once per phrase, when it is rendered).
 pub const SIM_RATE: u32 = crate::media::PIPELINE_RATE;
-/// Samples in one 20 ms chunk of [`SimTts`] audio.
-const CHUNK: usize = (SIM_RATE / 50) as usize;
+/// Samples in one 200 ms chunk of [`SimTts`] audio.
+const CHUNK: usize = (SIM_RATE / 5) as usize;
 
 /// Delays of the simulated providers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -107,15 +107,15 @@ fn llm_streams_the_script_with_fixed_delays() {
 }
 
 #[test]
-fn synthetic_tts_is_deterministic_and_in_20ms_chunks() {
+fn synthetic_tts_is_deterministic_and_in_200ms_chunks() {
     local(async {
         let tts = SimTts::new(SimVoice::Synthetic);
         let a = drain(&mut tts.speak("Which day works best for you?", &TtsParams::default())).await;
         let b = drain(&mut tts.speak("Which day works best for you?", &TtsParams::default())).await;
         assert_eq!(a, b);
-        assert!(a.len() > 50, "about a second or more of audio");
+        assert!(a.len() > 5, "about a second or more of audio");
         assert!(a.iter().all(|c| c.sample_rate == SIM_RATE));
-        assert!(a[..a.len() - 1].iter().all(|c| c.pcm.len() == (SIM_RATE / 50) as usize));
+        assert!(a[..a.len() - 1].iter().all(|c| c.pcm.len() == (SIM_RATE / 5) as usize));
         let pcm: Vec<i16> = a.iter().flat_map(|c| c.pcm.iter().copied()).collect();
         assert_eq!(pcm, synthetic_speech("Which day works best for you?"));
         assert!(pcm.iter().any(|&s| s.abs() > 3000), "audible");
@@ -134,7 +134,7 @@ fn espeak_phrases_are_rendered_once_and_shared() {
         let a = drain(&mut r1).await;
         let b = drain(&mut r2).await;
         assert_eq!(a, b);
-        assert!(a.len() > 50);
+        assert!(a.len() > 5);
         assert!(a.iter().all(|c| c.sample_rate == SIM_RATE));
         // Now it is ready: all chunks are in the channel when speak() returns.
         let mut r3 = tts.speak(phrase, &TtsParams::default());
