@@ -21,6 +21,7 @@ pub struct Metrics {
     crm_push: Mutex<BTreeMap<String, u64>>,
 }
 
+/// Counts one more for `label` (allocates the label only the first time it is seen).
 fn bump(m: &Mutex<BTreeMap<String, u64>>, label: &str) {
     if let Ok(mut m) = m.lock() {
         match m.get_mut(label) {
@@ -47,9 +48,7 @@ impl Metrics {
 
     /// A dial-out was refused; `reason` is a short label (`no_capacity`, `outside_hours`, `invalid`).
     pub fn dialout_refused(&self, reason: &str) {
-        if let Ok(mut m) = self.dialout_refused.lock() {
-            *m.entry(reason.to_owned()).or_default() += 1;
-        }
+        bump(&self.dialout_refused, reason);
     }
 
     /// A dial-out request was answered: `status` is `ok` or the HTTP status (`401`, `404`, `422`,
@@ -83,8 +82,11 @@ impl Metrics {
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        out.push_str("# HELP cxb_http_requests_total HTTP requests answered by control.\n");
-        out.push_str("# TYPE cxb_http_requests_total counter\n");
+        header(
+            &mut out,
+            "cxb_http_requests_total",
+            "HTTP requests answered by control.",
+        );
         if let Ok(m) = self.requests.lock() {
             for ((method, route, status), n) in m.iter() {
                 let _ = writeln!(
@@ -95,43 +97,43 @@ impl Metrics {
                 );
             }
         }
-        out.push_str("# HELP cxb_dialout_accepted_total Dial-out requests accepted.\n");
-        out.push_str("# TYPE cxb_dialout_accepted_total counter\n");
-        let _ = writeln!(
-            out,
-            "cxb_dialout_accepted_total {}",
-            self.dialout_accepted.load(Ordering::Relaxed)
+        plain(
+            &mut out,
+            "cxb_dialout_accepted_total",
+            "Dial-out requests accepted.",
+            &self.dialout_accepted,
         );
-        out.push_str("# HELP cxb_dialout_refused_total Dial-out requests refused, by reason.\n");
-        out.push_str("# TYPE cxb_dialout_refused_total counter\n");
-        if let Ok(m) = self.dialout_refused.lock() {
-            for (reason, n) in m.iter() {
-                let _ = writeln!(out, "cxb_dialout_refused_total{{reason=\"{}\"}} {n}", esc(reason));
-            }
-        }
-        out.push_str("# HELP cxb_dialout_total Dial-out requests by result status.\n");
-        out.push_str("# TYPE cxb_dialout_total counter\n");
-        if let Ok(m) = self.dialout_status.lock() {
-            for (status, n) in m.iter() {
-                let _ = writeln!(out, "cxb_dialout_total{{status=\"{}\"}} {n}", esc(status));
-            }
-        }
-        out.push_str("# HELP cxb_calls_ingested_total Call documents ingested from dataplanes.\n");
-        out.push_str("# TYPE cxb_calls_ingested_total counter\n");
-        let _ = writeln!(
-            out,
-            "cxb_calls_ingested_total {}",
-            self.calls_ingested.load(Ordering::Relaxed)
+        by_label(
+            &mut out,
+            "cxb_dialout_refused_total",
+            "Dial-out requests refused, by reason.",
+            "reason",
+            &self.dialout_refused,
         );
-        out.push_str("# HELP cxb_calls_duplicate_total Call documents ignored as already stored.\n");
-        out.push_str("# TYPE cxb_calls_duplicate_total counter\n");
-        let _ = writeln!(
-            out,
-            "cxb_calls_duplicate_total {}",
-            self.calls_duplicate.load(Ordering::Relaxed)
+        by_label(
+            &mut out,
+            "cxb_dialout_total",
+            "Dial-out requests by result status.",
+            "status",
+            &self.dialout_status,
         );
-        out.push_str("# HELP cxb_postcall_jobs_total Post-call jobs finished, by kind and outcome.\n");
-        out.push_str("# TYPE cxb_postcall_jobs_total counter\n");
+        plain(
+            &mut out,
+            "cxb_calls_ingested_total",
+            "Call documents ingested from dataplanes.",
+            &self.calls_ingested,
+        );
+        plain(
+            &mut out,
+            "cxb_calls_duplicate_total",
+            "Call documents ignored as already stored.",
+            &self.calls_duplicate,
+        );
+        header(
+            &mut out,
+            "cxb_postcall_jobs_total",
+            "Post-call jobs finished, by kind and outcome.",
+        );
         if let Ok(m) = self.jobs.lock() {
             for ((kind, outcome), n) in m.iter() {
                 let _ = writeln!(
@@ -142,14 +144,35 @@ impl Metrics {
                 );
             }
         }
-        out.push_str("# HELP cxb_crm_push_total CRM push attempts by outcome.\n");
-        out.push_str("# TYPE cxb_crm_push_total counter\n");
-        if let Ok(m) = self.crm_push.lock() {
-            for (outcome, n) in m.iter() {
-                let _ = writeln!(out, "cxb_crm_push_total{{outcome=\"{}\"}} {n}", esc(outcome));
-            }
-        }
+        by_label(
+            &mut out,
+            "cxb_crm_push_total",
+            "CRM push attempts by outcome.",
+            "outcome",
+            &self.crm_push,
+        );
         out
+    }
+}
+
+/// The `# HELP` and `# TYPE … counter` lines of a metric.
+fn header(out: &mut String, name: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+}
+
+/// A counter without labels.
+fn plain(out: &mut String, name: &str, help: &str, value: &AtomicU64) {
+    header(out, name, help);
+    let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
+}
+
+/// A counter with one label.
+fn by_label(out: &mut String, name: &str, help: &str, label: &str, counts: &Mutex<BTreeMap<String, u64>>) {
+    header(out, name, help);
+    if let Ok(m) = counts.lock() {
+        for (value, n) in m.iter() {
+            let _ = writeln!(out, "{name}{{{label}=\"{}\"}} {n}", esc(value));
+        }
     }
 }
 

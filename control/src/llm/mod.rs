@@ -165,6 +165,29 @@ pub(crate) fn join_url(base: &str, path: &str) -> String {
     format!("{}/{}", base.trim_end_matches('/'), path.trim_start_matches('/'))
 }
 
+/// Sends `rb` and reads a successful response's JSON body; transport failures, non-success
+/// statuses ([`status_error`]) and non-JSON bodies become errors of `provider`.
+pub(crate) async fn send_json(
+    provider: &'static str,
+    rb: reqwest::RequestBuilder,
+) -> Result<serde_json::Value, LlmError> {
+    let resp = rb
+        .send()
+        .await
+        .map_err(|source| LlmError::Transport { provider, source })?;
+    if !resp.status().is_success() {
+        return Err(status_error(provider, resp).await);
+    }
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|source| LlmError::Transport { provider, source })?;
+    serde_json::from_slice(&bytes).map_err(|_| LlmError::Malformed {
+        provider,
+        what: "body is not JSON",
+    })
+}
+
 /// Maps a non-success response to an error (reads at most a short body excerpt).
 pub(crate) async fn status_error(provider: &'static str, resp: reqwest::Response) -> LlmError {
     let status = resp.status().as_u16();

@@ -62,21 +62,7 @@ pub(super) async fn complete(
     if let Some(key) = endpoint.api_key.as_deref().filter(|k| !k.is_empty()) {
         rb = rb.bearer_auth(key);
     }
-    let resp = rb
-        .send()
-        .await
-        .map_err(|source| LlmError::Transport { provider: NAME, source })?;
-    if !resp.status().is_success() {
-        return Err(super::status_error(NAME, resp).await);
-    }
-    let bytes = resp
-        .bytes()
-        .await
-        .map_err(|source| LlmError::Transport { provider: NAME, source })?;
-    let v: Value = serde_json::from_slice(&bytes).map_err(|_| LlmError::Malformed {
-        provider: NAME,
-        what: "body is not JSON",
-    })?;
+    let v: Value = super::send_json(NAME, rb).await?;
     let text = v["choices"][0]["message"]["content"]
         .as_str()
         .ok_or(LlmError::Malformed {

@@ -696,13 +696,9 @@ impl Conversation {
         if self.ended || self.answered_at.is_some() {
             return;
         }
-        let seen = self
-            .rec
-            .events
-            .iter()
-            .any(|e| e.detail == format!("early media: {tone}"));
-        if !seen {
-            self.event(now, CallEventKind::Other, format!("early media: {tone}"));
+        let detail = format!("early media: {tone}");
+        if !self.rec.events.iter().any(|e| e.detail == detail) {
+            self.event(now, CallEventKind::Other, detail);
         }
         if fatal {
             self.rec.amd = Some(AmdResult {

@@ -34,20 +34,12 @@ pub struct AnthropicLlm {
 impl AnthropicLlm {
     /// A client for `endpoint` with the stage's model, temperature and token limit as defaults.
     pub fn new(pool: HttpPool, endpoint: &ProviderEndpoint, stage: &StageConfig) -> AnthropicLlm {
-        let base = if stage.base_url.is_empty() {
-            &endpoint.base_url
-        } else {
-            &stage.base_url
-        };
+        let base = pool::base_url(endpoint, stage);
         AnthropicLlm {
             pool,
             url: pool::join_url(base, "/v1/messages"),
-            api_key: endpoint.api_key.clone().filter(|k| !k.is_empty()),
-            model: if stage.model.is_empty() {
-                DEFAULT_MODEL.to_owned()
-            } else {
-                stage.model.clone()
-            },
+            api_key: pool::api_key(endpoint),
+            model: pool::or_default(&stage.model, DEFAULT_MODEL),
             temperature: stage.temperature,
             max_tokens: stage.max_tokens,
             timeouts: Timeouts::LLM,

@@ -39,11 +39,7 @@ pub struct DeepgramStt {
 impl DeepgramStt {
     /// A client for `endpoint`; the stage's model and language are the defaults.
     pub fn new(pool: HttpPool, endpoint: &ProviderEndpoint, stage: &StageConfig) -> DeepgramStt {
-        let base = if stage.base_url.is_empty() {
-            &endpoint.base_url
-        } else {
-            &stage.base_url
-        };
+        let base = pool::base_url(endpoint, stage);
         let base = base.trim_end_matches('/');
         let ws = if let Some(rest) = base.strip_prefix("https://") {
             format!("wss://{rest}")
@@ -54,7 +50,7 @@ impl DeepgramStt {
         };
         DeepgramStt {
             base: ws,
-            api_key: endpoint.api_key.clone().filter(|k| !k.is_empty()),
+            api_key: pool::api_key(endpoint),
             model: stage.model.clone(),
             language: stage.language.clone(),
             connect_timeout: pool.config().connect_timeout,

@@ -37,20 +37,12 @@ pub struct OpenAiStt {
 impl OpenAiStt {
     /// A client for `endpoint`; the stage's model and language are the defaults.
     pub fn new(pool: HttpPool, endpoint: &ProviderEndpoint, stage: &StageConfig) -> OpenAiStt {
-        let base = if stage.base_url.is_empty() {
-            &endpoint.base_url
-        } else {
-            &stage.base_url
-        };
+        let base = pool::base_url(endpoint, stage);
         OpenAiStt {
             pool,
             url: pool::join_url(base, "/audio/transcriptions"),
-            api_key: endpoint.api_key.clone().filter(|k| !k.is_empty()),
-            model: if stage.model.is_empty() {
-                DEFAULT_MODEL.to_owned()
-            } else {
-                stage.model.clone()
-            },
+            api_key: pool::api_key(endpoint),
+            model: pool::or_default(&stage.model, DEFAULT_MODEL),
             language: stage.language.clone(),
             timeouts: Timeouts::STT,
         }

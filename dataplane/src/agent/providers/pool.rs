@@ -261,6 +261,25 @@ fn bad_url() -> ProviderError {
     )
 }
 
+/// The base URL a stage uses: its own when set, else its provider endpoint's.
+pub fn base_url<'a>(endpoint: &'a cxb_model::ProviderEndpoint, stage: &'a cxb_model::StageConfig) -> &'a str {
+    if stage.base_url.is_empty() {
+        &endpoint.base_url
+    } else {
+        &stage.base_url
+    }
+}
+
+/// The endpoint's API key, unless it is empty.
+pub fn api_key(endpoint: &cxb_model::ProviderEndpoint) -> Option<String> {
+    endpoint.api_key.clone().filter(|k| !k.is_empty())
+}
+
+/// `value`, or `default` when it is empty (a stage's model or voice).
+pub fn or_default(value: &str, default: &str) -> String {
+    if value.is_empty() { default } else { value }.to_owned()
+}
+
 /// Joins a base URL and a path (`https://api.openai.com/v1` + `/chat/completions`).
 pub fn join_url(base: &str, path: &str) -> String {
     let mut s = String::with_capacity(base.len() + path.len());

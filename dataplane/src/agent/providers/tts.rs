@@ -84,17 +84,13 @@ pub struct OpenAiTts {
 impl OpenAiTts {
     /// A client for `endpoint`; the stage's model and voice are the defaults.
     pub fn new(pool: HttpPool, endpoint: &ProviderEndpoint, stage: &StageConfig) -> OpenAiTts {
-        let base = if stage.base_url.is_empty() {
-            &endpoint.base_url
-        } else {
-            &stage.base_url
-        };
+        let base = pool::base_url(endpoint, stage);
         OpenAiTts {
             pool,
             url: pool::join_url(base, "/audio/speech"),
-            api_key: endpoint.api_key.clone().filter(|k| !k.is_empty()),
-            model: or_default(&stage.model, OPENAI_DEFAULT_MODEL),
-            voice: or_default(&stage.voice, OPENAI_DEFAULT_VOICE),
+            api_key: pool::api_key(endpoint),
+            model: pool::or_default(&stage.model, OPENAI_DEFAULT_MODEL),
+            voice: pool::or_default(&stage.voice, OPENAI_DEFAULT_VOICE),
             timeouts: Timeouts::TTS,
         }
     }
@@ -111,8 +107,8 @@ impl Tts for OpenAiTts {
         let (tx, rx) = event_channel();
         let this = self.clone();
         let body = json!({
-            "model": or_default(&params.model, &self.model),
-            "voice": or_default(&params.voice, &self.voice),
+            "model": pool::or_default(&params.model, &self.model),
+            "voice": pool::or_default(&params.voice, &self.voice),
             "input": text,
             "response_format": "pcm",
         });
@@ -148,17 +144,13 @@ pub struct ElevenLabsTts {
 impl ElevenLabsTts {
     /// A client for `endpoint`; the stage's model and voice are the defaults.
     pub fn new(pool: HttpPool, endpoint: &ProviderEndpoint, stage: &StageConfig) -> ElevenLabsTts {
-        let base = if stage.base_url.is_empty() {
-            &endpoint.base_url
-        } else {
-            &stage.base_url
-        };
+        let base = pool::base_url(endpoint, stage);
         ElevenLabsTts {
             pool,
             base: base.trim_end_matches('/').to_owned(),
-            api_key: endpoint.api_key.clone().filter(|k| !k.is_empty()),
-            model: or_default(&stage.model, ELEVEN_DEFAULT_MODEL),
-            voice: or_default(&stage.voice, ELEVEN_DEFAULT_VOICE),
+            api_key: pool::api_key(endpoint),
+            model: pool::or_default(&stage.model, ELEVEN_DEFAULT_MODEL),
+            voice: pool::or_default(&stage.voice, ELEVEN_DEFAULT_VOICE),
             timeouts: Timeouts::TTS,
         }
     }
@@ -184,13 +176,13 @@ impl Tts for ElevenLabsTts {
         let (tx, rx) = event_channel();
         let this = self.clone();
         let rate = ElevenLabsTts::output_rate(params.sample_rate);
-        let voice = or_default(&params.voice, &self.voice);
+        let voice = pool::or_default(&params.voice, &self.voice);
         let url = format!(
             "{}/v1/text-to-speech/{}/stream?output_format=pcm_{rate}",
             self.base,
             pool::encode_query(&voice)
         );
-        let model = or_default(&params.model, &self.model);
+        let model = pool::or_default(&params.model, &self.model);
         let mut body = json!({"text": text, "model_id": model});
         // Only the v2.5 models take a language code; others infer it.
         if let Some(lang) = params
@@ -217,8 +209,4 @@ impl Tts for ElevenLabsTts {
         });
         rx
     }
-}
-
-fn or_default(v: &str, d: &str) -> String {
-    if v.is_empty() { d.to_owned() } else { v.to_owned() }
 }
