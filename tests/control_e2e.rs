@@ -167,6 +167,7 @@ fn every_endpoint_refuses_a_key_scoped_to_another_bot() {
         "/healthz",
         "/metrics",
         "/openapi.json",
+        "/widget.js",
         "/api/v1/auth/login",
         "/api/v1/auth/logout",
     ];

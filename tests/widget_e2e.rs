@@ -100,7 +100,8 @@ async fn widget_key_and_origin_are_checked_and_calls_are_recorded() {
             .expect("upgrade");
         let start = json!({"event": "start", "sequenceNumber": "1", "streamSid": SID,
             "start": {"streamSid": SID, "accountSid": "AC1", "callSid": "CA7", "tracks": ["inbound"],
-                      "customParameters": {},
+                      // A page cannot pass its calls off as another channel or origin.
+                      "customParameters": {"channel": "phone", "widget_origin": "https://bank.example", "page": "/x"},
                       "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}});
         ws.send(Message::text(start.to_string())).await.unwrap();
         // Wait for the bot's first media frame, then hang up.
@@ -129,6 +130,7 @@ async fn widget_key_and_origin_are_checked_and_calls_are_recorded() {
         assert_eq!(r["bot_id"], "wbot", "{r}");
         assert_eq!(r["variables"]["channel"], "widget", "{r}");
         assert_eq!(r["variables"]["widget_origin"], "https://app.acme.io", "{r}");
+        assert_eq!(r["variables"]["page"], "/x", "other parameters are kept: {r}");
 
         // Control regenerates the key: the new snapshot makes the old key fail at once.
         assert_eq!(put_routing(&dp, &snapshot("wk_e2e_second_key")), 200);

@@ -30,6 +30,10 @@ pub struct ControlConfig {
     pub fleet_path: Option<PathBuf>,
     /// The URL users reach control at (snippets, widget embed, `Secure` cookies when https).
     pub public_url: String,
+    /// The URL browsers reach the dataplanes at (`https://voice.example.com`, a proxy or load
+    /// balancer in front of them); the widget's `ws_url` uses it (`https` → `wss`) instead of the
+    /// first dataplane's internal URL. `None`: the first dataplane, else `public_url`.
+    pub dataplane_public_url: Option<String>,
     /// Recordings store: a directory path or `s3://bucket/prefix`.
     pub recordings: String,
 }
@@ -55,6 +59,7 @@ impl ControlConfig {
             internal_secret: internal_secret.into(),
             fleet_path: None,
             public_url: "http://127.0.0.1:8080".into(),
+            dataplane_public_url: None,
         }
     }
 

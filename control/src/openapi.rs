@@ -79,5 +79,6 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(api::calls::openapi());
     doc.merge(api::fleet::openapi());
     doc.merge(api::internal::openapi());
+    doc.merge(api::widget_js::openapi());
     doc
 }

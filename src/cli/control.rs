@@ -38,6 +38,10 @@ pub struct Args {
     /// URL users reach control at (API snippets, cookies); default `http://<http>`.
     #[arg(long)]
     pub public_url: Option<String>,
+    /// URL browsers reach the dataplanes at (the web widget's WebSocket endpoint, `https` →
+    /// `wss`); default: the first dataplane's URL.
+    #[arg(long, env = "CXB_DATAPLANE_PUBLIC_URL")]
+    pub dataplane_public_url: Option<String>,
     /// Recordings store: a directory or `s3://bucket/prefix` (default `<data-dir>/recordings`).
     #[arg(long)]
     pub recordings: Option<String>,
@@ -103,6 +107,7 @@ pub fn config(args: &Args) -> anyhow::Result<ControlConfig> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{}", args.http));
+    cfg.dataplane_public_url = args.dataplane_public_url.clone().filter(|u| !u.trim().is_empty());
     if let Some(r) = &args.recordings {
         cfg.recordings = r.clone();
     }

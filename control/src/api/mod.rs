@@ -14,6 +14,7 @@ pub mod keys;
 pub mod settings;
 pub mod trunks;
 pub mod widget;
+pub mod widget_js;
 
 use std::time::Duration;
 
@@ -56,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .merge(calls::routes())
         .merge(fleet::routes())
         .merge(internal::routes())
+        .merge(widget_js::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), observe))

@@ -147,23 +147,32 @@ pub async fn check(state: &AppState, bot_id: &str, key: &str, origin: &str) -> A
 }
 
 /// The browser endpoint of `bot_id`'s widget: `ws(s)://<dataplane>/widget/{bot_id}`, on the
-/// first dataplane (the fleet list in settings, else the configured ones), or on the public URL
-/// when none is known (a proxy in front of both).
+/// configured dataplane public URL ([`crate::config::ControlConfig::dataplane_public_url`]) when
+/// set, else on the first dataplane (the fleet list in settings, else the configured ones), or on
+/// the public URL when none is known (a proxy in front of both).
 pub async fn ws_url(state: &AppState, bot_id: &str) -> ApiResult<String> {
-    let base = routing_push::dataplane_urls(state)
-        .await?
-        .into_iter()
-        .next()
-        .unwrap_or_else(|| state.cfg.public_url.clone());
-    let base = base.trim_end_matches('/');
-    let base = if let Some(rest) = base.strip_prefix("https://") {
+    let base = match &state.cfg.dataplane_public_url {
+        Some(url) => url.clone(),
+        None => routing_push::dataplane_urls(state)
+            .await?
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| state.cfg.public_url.clone()),
+    };
+    Ok(format!("{}/widget/{bot_id}", ws_base(&base)))
+}
+
+/// `base` without its trailing `/`, `http://` → `ws://`, `https://` → `wss://` (other schemes,
+/// such as an explicit `wss://`, as they are).
+pub fn ws_base(base: &str) -> String {
+    let base = base.trim().trim_end_matches('/');
+    if let Some(rest) = base.strip_prefix("https://") {
         format!("wss://{rest}")
     } else if let Some(rest) = base.strip_prefix("http://") {
         format!("ws://{rest}")
     } else {
         base.to_owned()
-    };
-    Ok(format!("{base}/widget/{bot_id}"))
+    }
 }
 
 async fn view(state: &AppState, bot_id: &str, w: Widget, reveal: bool) -> ApiResult<WidgetView> {

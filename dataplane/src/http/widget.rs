@@ -9,7 +9,8 @@
 //! rule control uses too). Then the checks of `/ws/{bot_id}` apply (inactive bot, hours, capacity).
 //!
 //! A widget call's record carries the variables `channel = "widget"` and `widget_origin` (the
-//! page's origin), so `call.channel` tells widget calls from other WebSocket calls.
+//! page's origin), so `call.channel` tells widget calls from other WebSocket calls; the page's
+//! `customParameters` cannot override them ([`RESERVED_VARIABLES`]).
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -20,6 +21,15 @@ use cxb_model::RoutingTable;
 use serde::Deserialize;
 
 use super::{Http, ws};
+
+/// Variables the dataplane sets on a widget call, which the page's `customParameters` cannot
+/// override (a page must not pass its calls off as another channel or origin).
+pub const RESERVED_VARIABLES: [&str; 2] = ["channel", "widget_origin"];
+
+/// Whether a call with these variables came through the widget (its reserved variables are locked).
+pub fn is_widget_call(variables: &cxb_model::Variables) -> bool {
+    variables.get("channel").and_then(|v| v.as_str()) == Some("widget")
+}
 
 /// Longest `Origin` kept in the call's variables.
 const MAX_ORIGIN: usize = 256;

@@ -178,3 +178,96 @@ async fn metrics_count_dialouts_by_status_and_ingested_calls() {
         }
     }
 }
+
+#[tokio::test]
+async fn ws_url_uses_the_dataplane_public_url_when_set() {
+    use crate::api::widget::{ws_base, ws_url};
+    assert_eq!(ws_base("https://voice.example.com/"), "wss://voice.example.com");
+    assert_eq!(ws_base("http://10.0.0.5:8081"), "ws://10.0.0.5:8081");
+    assert_eq!(ws_base("wss://voice.example.com"), "wss://voice.example.com");
+    for (public, want) in [
+        ("https://voice.example.com/", "wss://voice.example.com/widget/w"),
+        ("http://dp.internal:8081", "ws://dp.internal:8081/widget/w"),
+    ] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut cfg = crate::config::ControlConfig::local(dir.path(), "internal-secret");
+        cfg.database_url = format!("sqlite://{}?mode=rwc", dir.path().join("cxb.db").display());
+        cfg.dataplanes = vec![crate::config::DataplaneEndpoint {
+            url: "http://127.0.0.1:1".into(),
+        }];
+        cfg.public_url = "https://cxb.example.com".into();
+        cfg.dataplane_public_url = Some(public.into());
+        let (router, state) = crate::build(cfg).await.expect("control builds");
+        assert_eq!(ws_url(&state, "w").await.unwrap(), want);
+        let key = state
+            .take_first_start()
+            .and_then(|f| f.admin_api_key)
+            .expect("admin key");
+        let app = super::TestApp {
+            backend: "sqlite",
+            router,
+            state,
+            admin_key: key,
+            admin_password: String::new(),
+            _dir: dir,
+        };
+        app.bot("w").await;
+        let r = app.get("/api/v1/bots/w/widget").await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(r.body["ws_url"], want);
+        let snippet = r.body["embed_snippet"].as_str().unwrap();
+        assert!(snippet.contains(&format!("data-endpoint=\"{want}\"")), "{snippet}");
+        assert!(
+            snippet.starts_with("<script src=\"https://cxb.example.com/widget.js\""),
+            "{snippet}"
+        );
+    }
+    // Unset: today's behaviour (the first dataplane; see the snapshot test above).
+    for app in apps("widget_ws_url").await {
+        assert_eq!(app.state.cfg.dataplane_public_url, None);
+        app.bot("w").await;
+        let r = app.get("/api/v1/bots/w/widget").await;
+        assert_eq!(
+            r.body["ws_url"], "wss://cxb.example.com/widget/w",
+            "{}: no dataplane known",
+            app.backend
+        );
+    }
+}
+
+#[tokio::test]
+async fn widget_js_is_public_javascript_with_cache_headers_and_documented() {
+    for app in apps("widget_js").await {
+        let b = app.backend;
+        let res = app
+            .router
+            .clone()
+            .oneshot(Request::get("/widget.js").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{b}: no authentication needed");
+        let h = res.headers().clone();
+        assert_eq!(h["content-type"], "application/javascript; charset=utf-8", "{b}");
+        assert_eq!(h["cache-control"], "public, max-age=300", "{b}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{b}");
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        let js = std::str::from_utf8(&body).expect("UTF-8");
+        assert_eq!(js, crate::api::widget_js::WIDGET_JS, "{b}");
+        for needle in [
+            "window.cxbWidget",
+            "registerProcessor(\"cxb-capture\"",
+            "audio/x-mulaw",
+            "transfer_result",
+        ] {
+            assert!(js.contains(needle), "{b}: {needle}");
+        }
+        let r = app.req(Method::GET, "/openapi.json", Auth::None, None).await;
+        let op = &r.body["paths"]["/widget.js"]["get"];
+        assert!(op.is_object(), "{b}: /widget.js documented");
+        assert_eq!(op["security"], json!([]), "{b}: public, no authentication");
+        assert!(
+            op["responses"]["200"]["content"]["application/javascript"].is_object(),
+            "{b}: {op}"
+        );
+    }
+}

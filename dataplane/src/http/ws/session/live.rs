@@ -159,7 +159,11 @@ impl Session {
     ) {
         self.answered_at = Some(Timestamp::now());
         self.event(CallEventKind::Answered, format!("stream {stream_sid}"));
+        let widget = crate::http::widget::is_widget_call(&self.variables);
         for (k, v) in variables {
+            if widget && crate::http::widget::RESERVED_VARIABLES.contains(&k.as_str()) {
+                continue;
+            }
             self.variables.insert(k, serde_json::Value::String(v));
         }
         if let Some(sid) = call_sid {
