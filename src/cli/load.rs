@@ -132,6 +132,8 @@ pub struct RunSpec {
     pub gen_cores: Vec<usize>,
     /// Nice value of the generator threads (0: unchanged).
     pub nice: i32,
+    /// The dataplane's fleet segment, to read its media-tick counters (spawned dataplanes).
+    pub fleet: Option<std::path::PathBuf>,
 }
 
 /// What one run measured.
@@ -164,11 +166,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         threads,
         gen_cores: gen_cores(dp_cores, cores, args.spawn),
         nice: if args.spawn { args.nice } else { 0 },
+        fleet: None,
     };
     let spawned = if args.spawn {
         Some(spawn_dataplane(&args, args.calls)?)
     } else {
         None
+    };
+    let spec = RunSpec {
+        fleet: spawned.as_ref().map(Spawned::fleet_path),
+        ..spec
     };
     let pid = spawned.as_ref().map(Spawned::pid).or(args.pid);
     let r = if let Some(url) = &args.ws {
@@ -338,6 +345,15 @@ pub struct Window {
     gen_cpu: Option<Duration>,
     anchor_cpu: Option<Duration>,
     rss_kb: Option<u64>,
+    /// The dataplane's media ticks in the window, and how many of them were late.
+    ticks: Option<(u64, u64)>,
+}
+
+/// Media ticks run and late so far, summed over the dataplane's shards (from its fleet segment).
+fn ticks(fleet: Option<&std::path::Path>) -> Option<(u64, u64)> {
+    let r = cxb_model::fleet::FleetReader::open(fleet?).ok()?;
+    let snap = r.snapshot(0, u64::MAX);
+    Some(snap.shards.iter().fold((0, 0), |(t, l), s| (t + s.ticks_total, l + s.ticks_late_total)))
 }
 
 /// Sleeps through the ramp, then measures CPU of the dataplane, the generator and an anchor
@@ -347,8 +363,10 @@ pub fn measure_window(start: Instant, spec: &RunSpec, pid: Option<u32>, anchor: 
     std::thread::sleep(from.saturating_duration_since(Instant::now()));
     let me = Some(std::process::id());
     let (d0, g0, a0) = (sample(pid), sample(me), sample(anchor));
+    let t0 = ticks(spec.fleet.as_deref());
     std::thread::sleep(to.saturating_duration_since(Instant::now()));
     let (d1, g1, a1) = (sample(pid), sample(me), sample(anchor));
+    let t1 = ticks(spec.fleet.as_deref());
     let secs = match (g0, g1) {
         (Some((t0, _)), Some((t1, _))) => t1.duration_since(t0).as_secs_f64(),
         _ => to.duration_since(from).as_secs_f64(),
@@ -363,6 +381,7 @@ pub fn measure_window(start: Instant, spec: &RunSpec, pid: Option<u32>, anchor: 
         gen_cpu: diff(g0, g1),
         anchor_cpu: diff(a0, a1),
         rss_kb: pid.and_then(procfs::rss_kb),
+        ticks: t0.zip(t1).map(|((a, b), (c, d))| (c.saturating_sub(a), d.saturating_sub(b))),
     })
 }
 
@@ -381,6 +400,9 @@ pub fn finish(mut stats: GenStats, window: Option<Window>, rss0: Option<u64>, sp
             .map(|c| c.as_secs_f64() * 100.0 / (w.secs.max(1e-3) * spec.threads as f64));
         if let (Some(a), Some(b)) = (rss0, w.rss_kb) {
             summary.rss_kb_per_call = Some(b.saturating_sub(a) as f64 / up);
+        }
+        if let Some((t, late)) = w.ticks.filter(|(t, _)| *t > 0) {
+            summary.dp_late_ticks_pct = Some(late as f64 * 100.0 / t as f64);
         }
     }
     RunResult {
@@ -435,6 +457,9 @@ fn print_result(spec: &RunSpec, r: &RunResult, spawned: Option<&Spawned>) {
         "bot audio over the whole run (ramp-up and teardown too): jitter p99 {:.3} ms max {:.3} ms, late {:.3} %",
         s.all_jitter_p99_ms, s.all_jitter_max_ms, s.all_late_pct
     );
+    if let Some(p) = s.dp_late_ticks_pct {
+        println!("dataplane clock: {p:.3} % of its media ticks in the steady window started ≥ 2 ms late (frames off the 20 ms grid)");
+    }
     println!(
         "our audio ({}, G.711 µ-law, 1.5 s pauses, looped): {} packets sent, {} refused by our socket",
         r.clip_source, st.sent, st.send_drops

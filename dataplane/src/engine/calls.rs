@@ -55,6 +55,8 @@ pub struct Shard {
     stopping: Option<Instant>,
     stopped: bool,
     ticks: u64,
+    /// Late ticks not yet published (see [`cxb_model::fleet::layout::LATE_TICK_US`]).
+    late_ticks: u64,
     load: LoadMeter,
     agents: AgentFactory,
     /// Calls whose CRM pre-fetch is running → when the shard stops waiting for it.
@@ -130,6 +132,7 @@ impl Shard {
             stopping: None,
             stopped: false,
             ticks: 0,
+            late_ticks: 0,
             load: LoadMeter::new(),
             agents: AgentFactory::new(shared.cfg.providers),
             prefetching: HashMap::new(),
@@ -709,8 +712,14 @@ impl Shard {
     }
 
     /// The 20 ms tick.
-    pub fn on_tick(&mut self, now: Instant) {
+    /// `due` is when the tick was scheduled: a tick that starts
+    /// [`LATE_TICK_US`](cxb_model::fleet::layout::LATE_TICK_US) or more after it is counted late
+    /// (its frames leave off the 20 ms grid).
+    pub fn on_tick(&mut self, due: Instant, now: Instant) {
         self.ticks += 1;
+        if now.saturating_duration_since(due) >= Duration::from_micros(cxb_model::fleet::layout::LATE_TICK_US) {
+            self.late_ticks += 1;
+        }
         if self.ua.poll_timeout().is_some_and(|t| t <= now) {
             self.ua.handle_timeout(now);
             self.after_ua(now);
@@ -766,6 +775,7 @@ impl Shard {
         }
         self.after_ua(now);
         if self.ticks.is_multiple_of(5) {
+            self.shared.slot(self.id).add_ticks(5, std::mem::take(&mut self.late_ticks));
             self.publish();
         }
         if let Some(permille) = self.load.sample(now) {

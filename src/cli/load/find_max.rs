@@ -58,6 +58,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             threads,
             gen_cores: gen_cores(dp_cores, cores, true),
             nice: args.nice,
+            fleet: Some(spawned.fleet_path()),
         };
         let uri = format!("sip:load@{}", spawned.sip);
         let r = run_sip(&spec, spawned.sip, &uri, Some(spawned.pid()), None)?;
@@ -66,7 +67,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         let s = &r.summary;
         println!(
             "find-max: N={n} rate={rate:.0}/s ok={:.2}% jitter_p99={:.3}ms max={:.3}ms loss={:.3}% late={:.3}% \
-             cpu_us_per_call_s={} gen_cpu={} -> {}",
+             cpu_us_per_call_s={} gen_cpu={} dp_late_ticks={} -> {}",
             s.ok_pct,
             s.jitter_p99_ms,
             s.jitter_max_ms,
@@ -74,6 +75,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             s.late_pct,
             s.cpu_us_per_call_s.map_or("na".into(), |c| format!("{c:.1}")),
             r.gen_cpu_pct.map_or("na".into(), |g| format!("{g:.0}%")),
+            s.dp_late_ticks_pct.map_or("na".into(), |p| format!("{p:.2}%")),
             match &verdict {
                 Ok(()) => "held".to_owned(),
                 Err(why) => format!("broke: {why}"),

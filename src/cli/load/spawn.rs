@@ -152,6 +152,11 @@ impl Spawned {
         Ok(s)
     }
 
+    /// The dataplane's fleet segment.
+    pub fn fleet_path(&self) -> PathBuf {
+        self.dir.join("fleet")
+    }
+
     /// The process id (of the dataplane itself: `taskset` execs it).
     pub fn pid(&self) -> u32 {
         self.child.id()

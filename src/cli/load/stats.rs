@@ -246,6 +246,10 @@ pub struct Summary {
     pub all_jitter_max_ms: f64,
     /// Late packets over the whole run, percent of received.
     pub all_late_pct: f64,
+    /// The dataplane's own media ticks in the steady window that started ≥ 2 ms late (their RTP
+    /// left off the 20 ms grid), percent (from its fleet segment; None when not spawned). Jitter the generator sees
+    /// beyond this comes from the path or the generator, not from the dataplane's clock.
+    pub dp_late_ticks_pct: Option<f64>,
 }
 
 impl GenStats {
@@ -284,6 +288,7 @@ impl Summary {
             all_jitter_p99_ms: s.jitter_all.quantile_ms(0.99),
             all_jitter_max_ms: s.jitter_all.max_ms(),
             all_late_pct: pct(s.late_all, s.received),
+            dp_late_ticks_pct: None,
         }
     }
 
@@ -314,7 +319,7 @@ impl Summary {
             "load: calls={} ok={:.2} setup_p50_ms={:.2} setup_p99_ms={:.2} first_audio_p50_ms={:.2} \
              first_audio_p99_ms={:.2} cpu_us_per_call_s={} rss_kb_per_call={} jitter_p50_ms={:.3} \
              jitter_p99_ms={:.3} jitter_max_ms={:.3} late={:.3} loss={:.3} refused_503={} \
-             all_jitter_p99_ms={:.3} all_jitter_max_ms={:.3} all_late={:.3}",
+             all_jitter_p99_ms={:.3} all_jitter_max_ms={:.3} all_late={:.3} dp_late_ticks={}",
             self.calls,
             self.ok_pct,
             self.setup_p50_ms,
@@ -332,6 +337,7 @@ impl Summary {
             self.all_jitter_p99_ms,
             self.all_jitter_max_ms,
             self.all_late_pct,
+            opt(self.dp_late_ticks_pct, 3),
         );
         s
     }

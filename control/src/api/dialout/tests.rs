@@ -28,6 +28,8 @@ fn snapshot(free: bool) -> FleetSnapshot {
         cpu_load_permille: 250,
         heartbeat_unix_ms: now,
         healthy: true,
+        ticks_total: 0,
+        ticks_late_total: 0,
     };
     FleetSnapshot {
         layout_version: 1,
