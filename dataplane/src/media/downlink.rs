@@ -36,6 +36,8 @@ pub struct Downlink {
     line_frame: usize,
     resampler: Option<Resampler>,
     last: [i16; FRAME_16K],
+    /// The last frame handed out, at the line rate.
+    last_line: Vec<i16>,
     scratch: Vec<i16>,
     events: EventQueue,
 }
@@ -56,6 +58,7 @@ impl Downlink {
             line_frame: 0,
             resampler: None,
             last: [0; FRAME_16K],
+            last_line: Vec::new(),
             scratch: Vec::new(),
             events: EventQueue::new(),
         };
@@ -76,6 +79,7 @@ impl Downlink {
         self.line_rate = line_rate;
         self.line_frame = (line_rate / 50) as usize;
         self.scratch = vec![0; self.line_frame + 64];
+        self.last_line = vec![0; self.line_frame];
         Ok(())
     }
 
@@ -164,6 +168,12 @@ impl Downlink {
         &self.last
     }
 
+    /// The last frame handed out at the line rate (silence before the first; for the echo gate
+    /// on 8 kHz lines).
+    pub fn last_frame_line(&self) -> &[i16] {
+        &self.last_line
+    }
+
     /// Writes the next 20 ms frame at the line rate into `out` (which must hold
     /// [`frame_len`](Self::frame_len) samples; extra room is left untouched) and returns the
     /// samples written. Silence when the queue is empty.
@@ -201,6 +211,8 @@ impl Downlink {
                 out[m..n].fill(0);
             }
         }
+        let k = n.min(self.last_line.len());
+        self.last_line[..k].copy_from_slice(&out[..k]);
         n
     }
 
@@ -208,6 +220,7 @@ impl Downlink {
     /// samples written like [`next_frame`](Self::next_frame).
     pub fn skip_frame(&mut self, out: &mut [i16]) -> usize {
         self.last.fill(0);
+        self.last_line.fill(0);
         let n = self.line_frame.min(out.len());
         out[..n].fill(0);
         n

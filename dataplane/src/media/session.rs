@@ -421,7 +421,8 @@ impl RtpMedia {
     /// Second half of the 20 ms tick: one frame of caller audio from the jitter buffer through
     /// the uplink (decode, resample, echo gate against the bot frame just sent, VAD).
     pub fn tick_receive(&mut self, now: Duration) {
-        self.uplink.push_far(self.downlink.last_frame_16k());
+        self.uplink
+            .push_far(self.downlink.last_frame_16k(), self.downlink.last_frame_line());
         if self.playout.pull(now, &mut self.line_in).is_err() {
             self.line_in.fill(0);
         }

@@ -175,7 +175,7 @@ fn uplink_echo_gate_vetoes_our_own_audio() {
         } else {
             vec![0; 320]
         };
-        up.push_far(&far);
+        up.push_far(&far, &far);
         far_hist.push(far);
         let near: Vec<i16> = if k >= 3 {
             far_hist[k - 3].iter().map(|&s| s / 10).collect()
@@ -190,4 +190,73 @@ fn uplink_echo_gate_vetoes_our_own_audio() {
         }
     }
     assert_eq!(speech_after_learning, 0);
+}
+
+#[test]
+fn uplink_on_an_8khz_line_runs_the_vad_and_echo_gate_at_8khz() {
+    let vad = VadConfig {
+        confidence: 0.0,
+        min_volume_dbfs: -45.0,
+        start_secs: 0.1,
+        stop_secs: 0.3,
+    };
+    let mut up = Uplink::new(8000, vad, 32_000, Duration::ZERO).unwrap();
+    assert_eq!(up.vad_rate(), 8000);
+    // The bot talks in bursts; the caller side hears it back 60 ms later, 20 dB down. The gate
+    // learns from the 8 kHz frames we sent (the 16 kHz ones given beside them are ignored).
+    let mut far_hist: Vec<Vec<i16>> = Vec::new();
+    let mut speech_after_learning = 0;
+    for k in 0..400usize {
+        let on = (k / 25) % 2 == 0;
+        let far = if on {
+            tone(300.0 + (k % 7) as f64 * 50.0, 8000, k * 160, 160, 10_000.0)
+        } else {
+            vec![0; 160]
+        };
+        up.push_far(&[0; 320], &far);
+        far_hist.push(far);
+        let near: Vec<i16> = if k >= 3 {
+            far_hist[k - 3].iter().map(|&s| s / 10).collect()
+        } else {
+            vec![0; 160]
+        };
+        up.push_line_frame(&near);
+        for ev in std::iter::from_fn(|| up.poll_event()) {
+            if k > 250 && matches!(ev, MediaEvent::SpeechStarted { .. }) {
+                speech_after_learning += 1;
+            }
+        }
+    }
+    assert_eq!(speech_after_learning, 0);
+}
+
+#[test]
+fn uplink_codec_change_keeps_speech_times_on_the_call_timeline() {
+    let vad = VadConfig {
+        confidence: 0.0,
+        min_volume_dbfs: -30.0,
+        start_secs: 0.1,
+        stop_secs: 0.3,
+    };
+    let mut up = Uplink::new(8000, vad, 64_000, Duration::ZERO).unwrap();
+    // 1 s at 8 kHz, then the call moves to a 16 kHz codec: 1 s of silence, 1 s of tone.
+    for _ in 0..50 {
+        up.push_line_frame(&[0; 160]);
+    }
+    up.set_line_rate(16_000).unwrap();
+    assert_eq!(up.vad_rate(), 16_000);
+    let mut events = Vec::new();
+    for k in 0..150usize {
+        let frame = if (50..100).contains(&k) {
+            tone(500.0, 16_000, k * 320, 320, 12_000.0)
+        } else {
+            vec![0; 320]
+        };
+        up.push_line_frame(&frame);
+        events.extend(std::iter::from_fn(|| up.poll_event()));
+    }
+    let [MediaEvent::SpeechStarted { at: s }, ..] = events[..] else {
+        panic!("{events:?}")
+    };
+    assert!((1.98..2.05).contains(&s.as_secs_f64()), "{s:?}");
 }

@@ -1,4 +1,8 @@
 //! Caller → us: line-rate PCM to 16 kHz, VAD with an echo veto, the caller-audio ring.
+//!
+//! On an 8 kHz line (G.711) the VAD and its echo gate run on the line audio itself: the VAD
+//! works at 8 kHz internally, so converting up to 16 kHz and back down for it would only cost
+//! CPU (and its 8 kHz quality on the vad-dev set is at least the 16 kHz one, see BENCHMARKS.md).
 
 use std::time::Duration;
 
@@ -23,6 +27,9 @@ const MAX_LINE_CHUNK: usize = 5760;
 #[derive(Debug)]
 pub struct Uplink {
     line_rate: u32,
+    /// Rate the VAD and the echo gate run at: the line's 8 kHz, else 16 kHz.
+    vad_rate: u32,
+    vad_config: VadConfig,
     resampler: Option<Resampler>,
     buf16: Vec<i16>,
     vad: VadDetector,
@@ -33,7 +40,15 @@ pub struct Uplink {
     samples_16k: u64,
     overflow: u64,
     origin: Duration,
+    /// When the current VAD started (its sample counts start there; a codec change that moves
+    /// the VAD to another rate starts a new one).
+    vad_origin: Duration,
     events: EventQueue,
+}
+
+/// The VAD's rate on a line at `line_rate`.
+fn vad_rate_for(line_rate: u32) -> u32 {
+    if line_rate == 8000 { 8000 } else { PIPELINE_RATE }
 }
 
 impl Uplink {
@@ -41,18 +56,22 @@ impl Uplink {
     /// 48000 …), a ring of `ring_samples` (16 kHz) and a timeline starting at `origin`.
     pub fn new(line_rate: u32, vad: VadConfig, ring_samples: usize, origin: Duration) -> Result<Self, MediaError> {
         let (ring, consumer) = RingBuffer::new(ring_samples.max(FRAME_16K));
+        let vad_rate = vad_rate_for(line_rate);
         let mut up = Uplink {
             line_rate,
+            vad_rate,
+            vad_config: vad,
             resampler: None,
             buf16: Vec::new(),
-            vad: VadDetector::new(PIPELINE_RATE, vad)?,
-            echo: EchoGate::new(PIPELINE_RATE)?,
+            vad: VadDetector::new(vad_rate, vad)?,
+            echo: EchoGate::new(vad_rate)?,
             ring,
             consumer: Some(consumer),
             last: [0; FRAME_16K],
             samples_16k: 0,
             overflow: 0,
             origin,
+            vad_origin: origin,
             events: EventQueue::new(),
         };
         up.set_line_rate(line_rate)?;
@@ -72,6 +91,14 @@ impl Uplink {
         };
         self.buf16 = vec![0; out];
         self.line_rate = line_rate;
+        let vad_rate = vad_rate_for(line_rate);
+        if vad_rate != self.vad_rate {
+            self.vad_origin =
+                self.origin + Duration::from_micros(self.samples_16k * 1_000_000 / u64::from(PIPELINE_RATE));
+            self.vad = VadDetector::new(vad_rate, self.vad_config)?;
+            self.echo = EchoGate::new(vad_rate)?;
+            self.vad_rate = vad_rate;
+        }
         Ok(())
     }
 
@@ -101,9 +128,19 @@ impl Uplink {
         self.vad.last_probability()
     }
 
-    /// Our outgoing audio at 16 kHz, as sent (the echo gate's far end).
-    pub fn push_far(&mut self, bot16k: &[i16]) {
-        self.echo.push_far(bot16k);
+    /// Our outgoing audio, as sent, at 16 kHz and at the line rate (the echo gate's far end; it
+    /// takes the one at its rate).
+    pub fn push_far(&mut self, bot16k: &[i16], bot_line: &[i16]) {
+        if self.vad_rate == self.line_rate {
+            self.echo.push_far(bot_line);
+        } else {
+            self.echo.push_far(bot16k);
+        }
+    }
+
+    /// The rate the VAD and the echo gate run at.
+    pub fn vad_rate(&self) -> u32 {
+        self.vad_rate
     }
 
     /// The most recent 20 ms of caller audio at 16 kHz (for the recorder).
@@ -121,6 +158,12 @@ impl Uplink {
                     chunk.len()
                 }
             };
+            let echo = &mut self.echo;
+            if self.vad_rate == self.line_rate {
+                self.vad.push_with_veto(chunk, |f| echo.near_frame(f));
+            } else {
+                self.vad.push_with_veto(&self.buf16[..n], |f| echo.near_frame(f));
+            }
             self.process_16k(n);
         }
     }
@@ -134,8 +177,6 @@ impl Uplink {
             self.last.copy_within(n.., 0);
             self.last[FRAME_16K - n..].copy_from_slice(audio);
         }
-        let echo = &mut self.echo;
-        self.vad.push_with_veto(audio, |f| echo.near_frame(f));
         let room = self.ring.slots().min(n);
         if let Ok(chunk) = self.ring.write_chunk_uninit(room) {
             chunk.fill_from_iter(audio[..room].iter().copied());
@@ -152,7 +193,7 @@ impl Uplink {
     }
 
     fn at(&self, sample: u64) -> Duration {
-        self.origin + Duration::from_micros(sample * 1_000_000 / u64::from(PIPELINE_RATE))
+        self.vad_origin + Duration::from_micros(sample * 1_000_000 / u64::from(self.vad_rate))
     }
 
     /// 16 kHz samples processed so far.

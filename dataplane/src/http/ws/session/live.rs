@@ -310,7 +310,10 @@ impl Session {
         if playing && let Err(e) = self.media.call.push_bot_frame(&self.bot_frame) {
             self.on_protocol_error(e);
         }
-        self.media.uplink.push_far(self.media.downlink.last_frame_16k());
+        self.media.uplink.push_far(
+            self.media.downlink.last_frame_16k(),
+            self.media.downlink.last_frame_line(),
+        );
         let heard = self.pull_caller();
         if let Some(rec) = self.recording.as_mut() {
             let caller = if heard {
