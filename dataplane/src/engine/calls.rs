@@ -711,8 +711,7 @@ impl Shard {
         true
     }
 
-    /// The 20 ms tick.
-    /// `due` is when the tick was scheduled: a tick that starts
+    /// The 20 ms tick. `due` is when the tick was scheduled: a tick that starts
     /// [`LATE_TICK_US`](cxb_model::fleet::layout::LATE_TICK_US) or more after it is counted late
     /// (its frames leave off the 20 ms grid).
     pub fn on_tick(&mut self, due: Instant, now: Instant) {
