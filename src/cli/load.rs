@@ -353,7 +353,11 @@ pub struct Window {
 fn ticks(fleet: Option<&std::path::Path>) -> Option<(u64, u64)> {
     let r = cxb_model::fleet::FleetReader::open(fleet?).ok()?;
     let snap = r.snapshot(0, u64::MAX);
-    Some(snap.shards.iter().fold((0, 0), |(t, l), s| (t + s.ticks_total, l + s.ticks_late_total)))
+    Some(
+        snap.shards
+            .iter()
+            .fold((0, 0), |(t, l), s| (t + s.ticks_total, l + s.ticks_late_total)),
+    )
 }
 
 /// Sleeps through the ramp, then measures CPU of the dataplane, the generator and an anchor
@@ -381,7 +385,9 @@ pub fn measure_window(start: Instant, spec: &RunSpec, pid: Option<u32>, anchor: 
         gen_cpu: diff(g0, g1),
         anchor_cpu: diff(a0, a1),
         rss_kb: pid.and_then(procfs::rss_kb),
-        ticks: t0.zip(t1).map(|((a, b), (c, d))| (c.saturating_sub(a), d.saturating_sub(b))),
+        ticks: t0
+            .zip(t1)
+            .map(|((a, b), (c, d))| (c.saturating_sub(a), d.saturating_sub(b))),
     })
 }
 
@@ -458,7 +464,9 @@ fn print_result(spec: &RunSpec, r: &RunResult, spawned: Option<&Spawned>) {
         s.all_jitter_p99_ms, s.all_jitter_max_ms, s.all_late_pct
     );
     if let Some(p) = s.dp_late_ticks_pct {
-        println!("dataplane clock: {p:.3} % of its media ticks in the steady window started ≥ 2 ms late (frames off the 20 ms grid)");
+        println!(
+            "dataplane clock: {p:.3} % of its media ticks in the steady window started ≥ 2 ms late (frames off the 20 ms grid)"
+        );
     }
     println!(
         "our audio ({}, G.711 µ-law, 1.5 s pauses, looped): {} packets sent, {} refused by our socket",

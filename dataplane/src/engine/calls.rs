@@ -774,7 +774,9 @@ impl Shard {
         }
         self.after_ua(now);
         if self.ticks.is_multiple_of(5) {
-            self.shared.slot(self.id).add_ticks(5, std::mem::take(&mut self.late_ticks));
+            self.shared
+                .slot(self.id)
+                .add_ticks(5, std::mem::take(&mut self.late_ticks));
             self.publish();
         }
         if let Some(permille) = self.load.sample(now) {
