@@ -62,7 +62,6 @@ pub struct Vad {
     model: Mlp,
     decimator: Option<Decimator2>,
     frame8: [f32; FRAME],
-    scaled: [f32; 2 * FRAME],
 }
 
 impl Vad {
@@ -85,7 +84,6 @@ impl Vad {
             model: Mlp::new(isa),
             decimator,
             frame8: [0.0; FRAME],
-            scaled: [0.0; 2 * FRAME],
         })
     }
 
@@ -113,12 +111,13 @@ impl Vad {
                 got: frame.len(),
             });
         }
-        for (o, &s) in self.scaled.iter_mut().zip(frame) {
-            *o = f32::from(s) * (1.0 / 32768.0);
-        }
         match &mut self.decimator {
-            Some(d) => d.process(&self.scaled[..2 * FRAME], &mut self.frame8),
-            None => self.frame8.copy_from_slice(&self.scaled[..FRAME]),
+            Some(d) => d.process_i16(frame, &mut self.frame8),
+            None => {
+                for (o, &s) in self.frame8.iter_mut().zip(frame) {
+                    *o = f32::from(s) * (1.0 / 32768.0);
+                }
+            }
         }
         self.features.push(&self.frame8);
         if self.features.frames() <= LOOKAHEAD_FRAMES as u64 {

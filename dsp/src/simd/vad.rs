@@ -176,29 +176,34 @@ mod avx2 {
         s
     }
 
-    /// Dot products of the first `n` items of `x` with the four rows `w`, `w + stride`,
-    /// `w + 2 * stride`, `w + 3 * stride` (sharing the loads of `x`), each in the order of [`dot`].
+    /// Dot products of the first `n` items of `x` with the `N` rows `w`, `w + stride`, …,
+    /// `w + (N - 1) * stride` (sharing the loads of `x`), each in the order of [`dot`].
     ///
     /// # Safety
     /// The CPU must support AVX2 and FMA; `x` must hold at least `n` items and `w` at least
-    /// `3 * stride + n` items.
+    /// `(N - 1) * stride + n` items.
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn dot_rows4(w: *const f32, stride: usize, x: *const f32, n: usize) -> [f32; 4] {
-        let mut acc = [_mm256_setzero_ps(); 4];
+    unsafe fn dot_rows<const N: usize>(w: *const f32, stride: usize, x: *const f32, n: usize) -> [f32; N] {
+        let mut acc = [_mm256_setzero_ps(); N];
+        // SAFETY: row j < N starts at `w + j * stride`, inside `w`'s allocation (caller contract).
+        let rows: [*const f32; N] = std::array::from_fn(|j| unsafe { w.add(j * stride) });
         let full = n / 8 * 8;
         let mut i = 0;
         while i < full {
-            // SAFETY: i + 8 <= full <= n; `x` covers n items and each row j < 4 starts at
-            // `w + j * stride` and covers n items (caller contract).
+            // SAFETY: i + 8 <= full <= n; `x` covers n items and each row covers n items (caller
+            // contract).
             unsafe {
                 let vx = _mm256_loadu_ps(x.add(i));
-                for (j, acc) in acc.iter_mut().enumerate() {
-                    *acc = _mm256_fmadd_ps(_mm256_loadu_ps(w.add(j * stride + i)), vx, *acc);
+                for (acc, &row) in acc.iter_mut().zip(&rows) {
+                    *acc = _mm256_fmadd_ps(_mm256_loadu_ps(row.add(i)), vx, *acc);
                 }
             }
             i += 8;
         }
-        let mut s = [hsum(acc[0]), hsum(acc[1]), hsum(acc[2]), hsum(acc[3])];
+        let mut s = [0.0f32; N];
+        for (s, &acc) in s.iter_mut().zip(&acc) {
+            *s = hsum(acc);
+        }
         while i < n {
             for (j, s) in s.iter_mut().enumerate() {
                 // SAFETY: i < n; `x` and every row cover n items (caller contract).
@@ -209,6 +214,24 @@ mod avx2 {
         s
     }
 
+    /// `N` rows of [`matvec`] from row `r`; false (nothing written) when `w`, `b` or `y` lack them.
+    /// (Safe to call from code compiled with AVX2 and FMA enabled.)
+    #[target_feature(enable = "avx2,fma")]
+    fn rows_block<const N: usize>(w: &[f32], x: &[f32], b: &[f32], y: &mut [f32], r: usize) -> bool {
+        let cols = x.len();
+        let (Some(rows), Some(bias), Some(y)) = (w.get(r * cols..(r + N) * cols), b.get(r..r + N), y.get_mut(r..r + N))
+        else {
+            return false;
+        };
+        // SAFETY: `rows` holds N * cols items (N rows of `cols`) and `x` holds `cols`; AVX2+FMA
+        // per this fn's contract.
+        let d = unsafe { dot_rows::<N>(rows.as_ptr(), cols, x.as_ptr(), cols) };
+        for ((o, &bj), dj) in y.iter_mut().zip(bias).zip(d) {
+            *o = bj + dj;
+        }
+        true
+    }
+
     /// AVX2 [`super::matvec`].
     ///
     /// # Safety
@@ -217,17 +240,11 @@ mod avx2 {
     pub unsafe fn matvec(w: &[f32], x: &[f32], b: &[f32], y: &mut [f32]) {
         let cols = x.len();
         let mut r = 0;
-        // Blocks of four rows sharing the loads of `x`.
-        while r + 4 <= y.len() {
-            let (Some(rows), Some(bias)) = (w.get(r * cols..(r + 4) * cols), b.get(r..r + 4)) else {
-                break;
-            };
-            // SAFETY: `rows` holds 4 * cols items (four rows of `cols`) and `x` holds `cols`;
-            // AVX2+FMA per this fn's contract.
-            let d = unsafe { dot_rows4(rows.as_ptr(), cols, x.as_ptr(), cols) };
-            for ((o, &bj), dj) in y[r..r + 4].iter_mut().zip(bias).zip(d) {
-                *o = bj + dj;
-            }
+        // Blocks of eight, then four rows sharing the loads of `x`.
+        while r + 8 <= y.len() && rows_block::<8>(w, x, b, y, r) {
+            r += 8;
+        }
+        while r + 4 <= y.len() && rows_block::<4>(w, x, b, y, r) {
             r += 4;
         }
         for (r, out) in y.iter_mut().enumerate().skip(r) {
@@ -239,19 +256,19 @@ mod avx2 {
         }
     }
 
-    /// Dot products of the first `n` items of `a` with those of `b`, `b - 1`, `b - 2` and
-    /// `b - 3` (four consecutive lags sharing the loads of `a`), each in the order of [`dot`].
+    /// Dot products of the first `n` items of `a` with those of `b`, `b - 1`, …, `b - (N - 1)`
+    /// (`N` consecutive lags sharing the loads of `a`), each in the order of [`dot`].
     ///
     /// # Safety
-    /// The CPU must support AVX2 and FMA; `a` must hold at least `n` items and `b - 3` must
-    /// point at least `n + 3` valid items.
+    /// The CPU must support AVX2 and FMA; `a` must hold at least `n` items and `b - (N - 1)` must
+    /// point at least `n + N - 1` valid items.
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn dot4(a: *const f32, b: *const f32, n: usize) -> [f32; 4] {
-        let mut acc = [_mm256_setzero_ps(); 4];
+    unsafe fn dot_lags<const N: usize>(a: *const f32, b: *const f32, n: usize) -> [f32; N] {
+        let mut acc = [_mm256_setzero_ps(); N];
         let full = n / 8 * 8;
         let mut i = 0;
         while i < full {
-            // SAFETY: i + 8 <= full <= n; `a` covers n items and `b - j` (j < 4) covers n items
+            // SAFETY: i + 8 <= full <= n; `a` covers n items and `b - j` (j < N) covers n items
             // (caller contract).
             unsafe {
                 let va = _mm256_loadu_ps(a.add(i));
@@ -261,10 +278,13 @@ mod avx2 {
             }
             i += 8;
         }
-        let mut s = [hsum(acc[0]), hsum(acc[1]), hsum(acc[2]), hsum(acc[3])];
+        let mut s = [0.0f32; N];
+        for (s, &acc) in s.iter_mut().zip(&acc) {
+            *s = hsum(acc);
+        }
         while i < n {
             for (j, s) in s.iter_mut().enumerate() {
-                // SAFETY: i < n; `a` covers n items and `b - j` (j < 4) covers n items (caller
+                // SAFETY: i < n; `a` covers n items and `b - j` (j < N) covers n items (caller
                 // contract).
                 *s += unsafe { *a.add(i) * *b.add(i).sub(j) };
             }
@@ -284,15 +304,24 @@ mod avx2 {
             return;
         };
         let mut k = 0;
-        // Blocks of four lags whose delayed segments all start inside `x`.
+        // Blocks of eight, then four lags whose delayed segments all start inside `x`.
+        while k + 8 <= out.len() && lag_min + k + 7 <= base {
+            let start = base - lag_min - k;
+            // `del` spans the eight delayed segments: x[start - 7 .. start + len].
+            let del = &x[start - 7..start + len];
+            // SAFETY: `seg` holds `len` items; `del[7..]` holds `len` items and is preceded by
+            // seven more items of `del`, so `b - j` covers `len` items for j < 8; AVX2+FMA per
+            // this fn's contract.
+            let d = unsafe { dot_lags::<8>(seg.as_ptr(), del.as_ptr().add(7), len) };
+            out[k..k + 8].copy_from_slice(&d);
+            k += 8;
+        }
         while k + 4 <= out.len() && lag_min + k + 3 <= base {
             let start = base - lag_min - k;
             // `del` spans the four delayed segments: x[start - 3 .. start + len].
             let del = &x[start - 3..start + len];
-            // SAFETY: `seg` holds `len` items; `del[3..]` holds `len` items and is preceded by
-            // three more items of `del`, so `b - j` covers `len` items for j < 4; AVX2+FMA per
-            // this fn's contract.
-            let d = unsafe { dot4(seg.as_ptr(), del.as_ptr().add(3), len) };
+            // SAFETY: as above with four lags.
+            let d = unsafe { dot_lags::<4>(seg.as_ptr(), del.as_ptr().add(3), len) };
             out[k..k + 4].copy_from_slice(&d);
             k += 4;
         }
@@ -309,6 +338,45 @@ mod avx2 {
         }
     }
 
+    /// `N` vectors (8·`N` consecutive outputs) of [`super::poly_decimate`], as `N` independent
+    /// accumulator chains so the adds of one tap overlap across outputs (each output still sums
+    /// its taps in ascending order from 0.0, multiply then add).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2; `o` and `e` must each point at least `taps.len() / 2 + 8 * N`
+    /// valid items and `out` at least `8 * N` writable items.
+    #[target_feature(enable = "avx2")]
+    unsafe fn poly_block<const N: usize>(taps: &[f32], e: *const f32, o: *const f32, out: *mut f32) {
+        let mut acc = [_mm256_setzero_ps(); N];
+        let pairs = taps.len() / 2;
+        // Tap 2j reads odd[j + ·], tap 2j + 1 reads even[j + 1 + ·].
+        for (j, t) in taps.chunks_exact(2).enumerate() {
+            let (v0, v1) = (_mm256_set1_ps(t[0]), _mm256_set1_ps(t[1]));
+            // SAFETY: j + 1 + 8 * N <= pairs + 8 * N items are valid behind `o` and `e` (contract).
+            unsafe {
+                for (c, a) in acc.iter_mut().enumerate() {
+                    *a = _mm256_add_ps(*a, _mm256_mul_ps(v0, _mm256_loadu_ps(o.add(j + 8 * c))));
+                }
+                for (c, a) in acc.iter_mut().enumerate() {
+                    *a = _mm256_add_ps(*a, _mm256_mul_ps(v1, _mm256_loadu_ps(e.add(j + 1 + 8 * c))));
+                }
+            }
+        }
+        if taps.len() % 2 == 1 {
+            let v = _mm256_set1_ps(taps[taps.len() - 1]);
+            // SAFETY: pairs + 8 * N items are valid behind `o` (contract).
+            unsafe {
+                for (c, a) in acc.iter_mut().enumerate() {
+                    *a = _mm256_add_ps(*a, _mm256_mul_ps(v, _mm256_loadu_ps(o.add(pairs + 8 * c))));
+                }
+            }
+        }
+        for (c, a) in acc.iter().enumerate() {
+            // SAFETY: 8 * c + 8 <= 8 * N writable items behind `out` (contract).
+            unsafe { _mm256_storeu_ps(out.add(8 * c), *a) };
+        }
+    }
+
     /// AVX2 [`super::poly_decimate`] (multiply then add, as the scalar reference).
     ///
     /// # Safety
@@ -317,64 +385,24 @@ mod avx2 {
     #[target_feature(enable = "avx2")]
     pub unsafe fn poly_decimate(taps: &[f32], even: &[f32], odd: &[f32], out: &mut [f32]) {
         let m = out.len();
-        let (e, o) = (even.as_ptr(), odd.as_ptr());
-        let pairs = taps.len() / 2;
-        let last = if taps.len() % 2 == 1 {
-            taps.last().copied()
-        } else {
-            None
-        };
+        let (e, o, y) = (even.as_ptr(), odd.as_ptr(), out.as_mut_ptr());
         let mut i = 0;
-        // Sixteen outputs per step: two independent accumulator chains. Tap 2j reads odd[j + i],
-        // tap 2j + 1 reads even[j + 1 + i].
+        // Blocks of 40 outputs (five independent chains: enough to cover the add latency), then
+        // 16 and 8, then the scalar tail.
+        while i + 40 <= m {
+            // SAFETY: i + 40 <= m, so the phases hold taps.len() / 2 + 40 items from i and `out`
+            // 40 from i (contract); AVX2 per this fn's contract.
+            unsafe { poly_block::<5>(taps, e.add(i), o.add(i), y.add(i)) };
+            i += 40;
+        }
         while i + 16 <= m {
-            let (mut a0, mut a1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-            for (j, t) in taps.chunks_exact(2).enumerate() {
-                let (v0, v1) = (_mm256_set1_ps(t[0]), _mm256_set1_ps(t[1]));
-                // SAFETY: j + 1 + i + 16 <= pairs + m <= taps.len() / 2 + m <= the phase lengths
-                // (contract).
-                unsafe {
-                    let (p, q) = (o.add(j + i), e.add(j + 1 + i));
-                    a0 = _mm256_add_ps(a0, _mm256_mul_ps(v0, _mm256_loadu_ps(p)));
-                    a1 = _mm256_add_ps(a1, _mm256_mul_ps(v0, _mm256_loadu_ps(p.add(8))));
-                    a0 = _mm256_add_ps(a0, _mm256_mul_ps(v1, _mm256_loadu_ps(q)));
-                    a1 = _mm256_add_ps(a1, _mm256_mul_ps(v1, _mm256_loadu_ps(q.add(8))));
-                }
-            }
-            if let Some(t) = last {
-                let v = _mm256_set1_ps(t);
-                // SAFETY: pairs + i + 16 <= taps.len() / 2 + m <= the phase lengths (contract).
-                unsafe {
-                    let p = o.add(pairs + i);
-                    a0 = _mm256_add_ps(a0, _mm256_mul_ps(v, _mm256_loadu_ps(p)));
-                    a1 = _mm256_add_ps(a1, _mm256_mul_ps(v, _mm256_loadu_ps(p.add(8))));
-                }
-            }
-            // SAFETY: i + 16 <= m = out.len().
-            unsafe {
-                _mm256_storeu_ps(out.as_mut_ptr().add(i), a0);
-                _mm256_storeu_ps(out.as_mut_ptr().add(i + 8), a1);
-            }
+            // SAFETY: as above with 16 outputs.
+            unsafe { poly_block::<2>(taps, e.add(i), o.add(i), y.add(i)) };
             i += 16;
         }
         while i + 8 <= m {
-            let mut a0 = _mm256_setzero_ps();
-            for (j, t) in taps.chunks_exact(2).enumerate() {
-                // SAFETY: j + 1 + i + 8 <= taps.len() / 2 + m <= the phase lengths (contract).
-                unsafe {
-                    a0 = _mm256_add_ps(a0, _mm256_mul_ps(_mm256_set1_ps(t[0]), _mm256_loadu_ps(o.add(j + i))));
-                    a0 = _mm256_add_ps(
-                        a0,
-                        _mm256_mul_ps(_mm256_set1_ps(t[1]), _mm256_loadu_ps(e.add(j + 1 + i))),
-                    );
-                }
-            }
-            if let Some(t) = last {
-                // SAFETY: pairs + i + 8 <= taps.len() / 2 + m <= the phase lengths (contract).
-                unsafe { a0 = _mm256_add_ps(a0, _mm256_mul_ps(_mm256_set1_ps(t), _mm256_loadu_ps(o.add(pairs + i)))) };
-            }
-            // SAFETY: i + 8 <= m = out.len().
-            unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(i), a0) };
+            // SAFETY: as above with 8 outputs.
+            unsafe { poly_block::<1>(taps, e.add(i), o.add(i), y.add(i)) };
             i += 8;
         }
         super::poly_decimate_scalar(taps, &even[i..], &odd[i..], &mut out[i..]);

@@ -223,7 +223,10 @@ impl VadDetector {
                 break;
             }
             self.fill = 0;
-            let ms = self.buf.iter().map(|&s| f32::from(s) * f32::from(s)).sum::<f32>() / n as f32;
+            // Exact integer energy (each square < 2^31, at most a few hundred of them), no
+            // float add chain.
+            let energy: u64 = self.buf.iter().map(|&s| u64::from(s.unsigned_abs()).pow(2)).sum();
+            let ms = energy as f32 / n as f32;
             let level_dbfs = 10.0 * (ms / (32768.0 * 32768.0) + 1e-12).log10();
             let vetoed = veto(&self.buf);
             let slot = (self.frames_in % (LOOKAHEAD_FRAMES as u64 + 1)) as usize;

@@ -9,10 +9,15 @@
 //! small temporal context (fast and slow averages, recent maxima) is kept. All buffers are sized
 //! at construction; nothing allocates per frame.
 
+mod filters;
+
+pub(crate) use filters::Decimator2;
+
 use crate::simd::{Isa, vad as kernels};
+use filters::MinBank;
 use realfft::num_complex::Complex;
 use realfft::{RealFftPlanner, RealToComplex};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 /// Samples per 10 ms frame at 8 kHz.
 pub const FRAME: usize = 80;
@@ -23,6 +28,17 @@ const NBINS: usize = WIN / 2 + 1;
 pub const NBANDS: usize = 16;
 /// Band edges in FFT bins (31.25 Hz per bin): ~94 Hz … 3750 Hz, roughly mel-spaced.
 const BAND_EDGES: [usize; NBANDS + 1] = [3, 6, 9, 12, 15, 19, 24, 29, 35, 42, 50, 59, 69, 80, 92, 105, 120];
+/// Band widths in bins, as floats.
+const BAND_WIDTH: [f32; NBANDS] = {
+    let mut a = [0.0f32; NBANDS];
+    let mut k = 0;
+    while k < NBANDS {
+        a[k] = (BAND_EDGES[k + 1] - BAND_EDGES[k]) as f32;
+        k += 1;
+    }
+    a
+};
+const _: () = assert!(NBANDS == 16, "band_sums! in Features::push lists 16 bands");
 /// First band of the "speech band" total (281 Hz).
 const SPEECH_BAND_FIRST: usize = 2;
 /// Features per frame.
@@ -34,9 +50,6 @@ pub const NINPUT: usize = 64;
 /// Frames of look-ahead: the probability for frame `n` is produced once frame `n + 2` is in.
 pub const LOOKAHEAD: usize = 2;
 
-/// Minimum statistics: sub-window length (frames) and number of sub-windows (1.5 s in total).
-const SUBWIN: usize = 25;
-const NSUB: usize = 6;
 /// Frames of the energy-modulation window (200 ms).
 const MOD_LEN: usize = 20;
 /// Frames of the recent-maximum window (100 ms).
@@ -51,8 +64,13 @@ const P_LAG_MIN: usize = 10;
 const P_LAG_MAX: usize = 66;
 const P_NLAGS: usize = P_LAG_MAX - P_LAG_MIN + 1;
 const P_BUF: usize = P_SEG + P_LAG_MAX;
-/// Taps of the half-band decimation filters.
-const DEC_TAPS: usize = 31;
+/// Pitch-buffer samples per frame (one 10 ms block at 4 kHz).
+const PH: usize = FRAME / 2;
+/// Frames a pitch-buffer sample stays in the buffer (rounded up), = prefix-sum chains in flight.
+const PSQ_STAGES: usize = P_BUF.div_ceil(PH);
+/// Samples of the oldest block that have already left the buffer.
+const PSQ_SKIP: usize = PSQ_STAGES * PH - P_BUF;
+const _: () = assert!(PSQ_STAGES == 4 && PSQ_SKIP < PH);
 /// Energy floor added before logarithms (−100 dBFS).
 const EPS: f32 = 1e-10;
 /// FFT bin indices as floats (for the spectral centroid).
@@ -87,150 +105,51 @@ fn db(p: f32) -> f32 {
     DB_PER_LOG2 * fast_log2(p + EPS)
 }
 
-/// Decimate-by-two FIR low-pass (windowed sinc, cut-off at 0.92 of the output Nyquist).
-///
-/// Polyphase: the history and the incoming block are stored split into their even- and
-/// odd-indexed samples, and only the kept outputs are computed, each as the taps in ascending
-/// order (so every output is the same sum as a per-output dot product over the full-rate input).
-#[derive(Debug, Clone)]
-pub(crate) struct Decimator2 {
-    isa: Isa,
-    taps: [f32; DEC_TAPS],
-    /// Even- and odd-indexed samples of the history (`DEC_TAPS - 1` samples, i.e. `DEC_HIST`
-    /// per phase) followed by the current input block.
-    even: Vec<f32>,
-    odd: Vec<f32>,
+/// The Hann analysis window and the 256-point real FFT plan, shared by every extractor (the
+/// plan is immutable; each extractor keeps its own buffers).
+struct Shared {
+    window: [f32; WIN],
+    /// Power normalisation so band powers are mean squares relative to full scale.
+    pscale: f32,
+    fft: Arc<dyn RealToComplex<f32>>,
 }
 
-/// History samples per polyphase branch of [`Decimator2`].
-const DEC_HIST: usize = (DEC_TAPS - 1) / 2;
-const _: () = assert!(DEC_TAPS % 2 == 1, "odd number of taps");
-
-impl Decimator2 {
-    /// A decimator taking input blocks of at most `max_in` samples, using the kernels of `isa`.
-    pub(crate) fn new(isa: Isa, max_in: usize) -> Self {
-        let mut taps = [0.0f32; DEC_TAPS];
-        let c = (DEC_TAPS / 2) as f64;
-        let fc = 0.23f64; // cut-off as a fraction of the input rate
-        let mut sum = 0.0;
-        for (k, t) in taps.iter_mut().enumerate() {
-            let n = k as f64 - c;
-            let sinc = if n == 0.0 {
-                2.0 * fc
-            } else {
-                (2.0 * std::f64::consts::PI * fc * n).sin() / (std::f64::consts::PI * n)
-            };
-            let w = 0.54 - 0.46 * (2.0 * std::f64::consts::PI * k as f64 / (DEC_TAPS - 1) as f64).cos();
-            *t = (sinc * w) as f32;
-            sum += f64::from(*t);
-        }
-        for t in &mut taps {
-            *t = (f64::from(*t) / sum) as f32;
-        }
-        let len = DEC_HIST + max_in / 2;
-        Decimator2 {
-            isa,
-            taps,
-            even: vec![0.0; len],
-            odd: vec![0.0; len],
-        }
+static SHARED: LazyLock<Shared> = LazyLock::new(|| {
+    let mut window = [0.0f32; WIN];
+    let mut wsum = 0.0f32;
+    for (i, w) in window.iter_mut().enumerate() {
+        *w = (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / WIN as f64).cos()) as f32;
+        wsum += *w * *w;
     }
-
-    /// Filters `input` (even length, at most `max_in`) into `out` (half as long).
-    pub(crate) fn process(&mut self, input: &[f32], out: &mut [f32]) {
-        let m = (input.len() / 2).min(self.even.len() - DEC_HIST).min(out.len());
-        for ((e, o), pair) in self.even[DEC_HIST..DEC_HIST + m]
-            .iter_mut()
-            .zip(&mut self.odd[DEC_HIST..DEC_HIST + m])
-            .zip(input.chunks_exact(2))
-        {
-            *e = pair[0];
-            *o = pair[1];
-        }
-        // Output i is Σ_k taps[k] · x[k + 1 + 2i] over the history-prefixed input x.
-        kernels::poly_decimate(
-            self.isa,
-            &self.taps,
-            &self.even[..DEC_HIST + m],
-            &self.odd[..DEC_HIST + m],
-            &mut out[..m],
-        );
-        self.even.copy_within(m..m + DEC_HIST, 0);
-        self.odd.copy_within(m..m + DEC_HIST, 0);
+    Shared {
+        window,
+        pscale: 2.0 / (WIN as f32 * wsum),
+        fft: RealFftPlanner::<f32>::new().plan_fft_forward(WIN),
     }
-
-    /// Clears the filter history.
-    pub(crate) fn reset(&mut self) {
-        self.even.fill(0.0);
-        self.odd.fill(0.0);
-    }
-}
-
-/// Minimum-statistics noise-floor tracker for one band (power domain).
-#[derive(Debug, Clone, Copy)]
-struct MinTrack {
-    smooth: f32,
-    cur_min: f32,
-    subs: [f32; NSUB],
-    idx: usize,
-    count: usize,
-    init: bool,
-}
-
-impl MinTrack {
-    const fn new() -> Self {
-        MinTrack {
-            smooth: 0.0,
-            cur_min: f32::INFINITY,
-            subs: [f32::INFINITY; NSUB],
-            idx: 0,
-            count: 0,
-            init: false,
-        }
-    }
-
-    /// Feeds one frame's band power and returns the floor estimate.
-    fn update(&mut self, e: f32) -> f32 {
-        if self.init {
-            self.smooth = 0.8 * self.smooth + 0.2 * e;
-        } else {
-            self.smooth = e;
-            self.init = true;
-        }
-        self.cur_min = self.cur_min.min(self.smooth);
-        self.count += 1;
-        let mut floor = self.cur_min;
-        for &s in &self.subs {
-            // Plain compare (not `f32::min`, which handles NaN): powers are never NaN.
-            floor = if s < floor { s } else { floor };
-        }
-        if self.count == SUBWIN {
-            self.subs[self.idx] = self.cur_min;
-            self.idx = (self.idx + 1) % NSUB;
-            self.cur_min = f32::INFINITY;
-            self.count = 0;
-        }
-        floor
-    }
-}
+});
 
 /// The feature extractor: 8 kHz frames in, model input vectors out.
 pub struct Features {
     isa: Isa,
-    fft: Arc<dyn RealToComplex<f32>>,
-    window: [f32; WIN],
-    /// Power normalisation so band powers are mean squares relative to full scale.
-    pscale: f32,
+    shared: &'static Shared,
+    /// The last `WIN` samples as a ring; the oldest is at `hpos`.
     hist: [f32; WIN],
+    hpos: usize,
     fft_in: Vec<f32>,
     spec: Vec<Complex<f32>>,
     scratch: Vec<Complex<f32>>,
     power: [f32; NBINS],
-    floors: [MinTrack; NBANDS + 1],
+    floors: MinBank<NBANDS>,
+    speech_floor: MinBank<1>,
     prev_band_db: [f32; NBANDS],
     dec4k: Decimator2,
     pbuf: [f32; P_BUF],
-    psq: [f32; P_BUF + 1],
+    /// Prefix energies of the pitch buffer (`psq[i] = Σ_{j<i} pbuf[j]²`, summed in order), as
+    /// [`PSQ_STAGES`] chains in flight: the one for frame `n` lives in slot `n % PSQ_STAGES` and is
+    /// extended by `PH` samples in each of the frames `n - 3 ..= n` (every block of the buffer
+    /// arrives once), so each frame runs four short add chains side by side instead of one of
+    /// `P_BUF` — the same sums, in the same order.
+    psq: [[f32; P_BUF + 1]; PSQ_STAGES],
     dots: [f32; P_NLAGS],
     mod_ring: [f32; MOD_LEN],
     harm_ring: [f32; MOD_LEN],
@@ -239,6 +158,7 @@ pub struct Features {
     max_ring: [[f32; 2]; MAX_LEN],
     ema_fast: [f32; 4],
     ema_slow: [f32; 4],
+    /// Base vectors of the last `LOOKAHEAD + 1` frames, frame `n` in slot `n % (LOOKAHEAD + 1)`.
     base: [[f32; NBASE]; LOOKAHEAD + 1],
     frames: u64,
     input: [f32; NINPUT],
@@ -256,30 +176,24 @@ impl std::fmt::Debug for Features {
 impl Features {
     /// A fresh extractor using the kernels of `isa`.
     pub fn new(isa: Isa) -> Self {
-        let fft = RealFftPlanner::<f32>::new().plan_fft_forward(WIN);
-        let mut window = [0.0f32; WIN];
-        let mut wsum = 0.0f32;
-        for (i, w) in window.iter_mut().enumerate() {
-            *w = (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / WIN as f64).cos()) as f32;
-            wsum += *w * *w;
-        }
-        let scratch = fft.make_scratch_vec();
-        let spec = fft.make_output_vec();
+        let shared: &'static Shared = &SHARED;
+        let scratch = shared.fft.make_scratch_vec();
+        let spec = shared.fft.make_output_vec();
         Features {
             isa,
-            fft,
-            window,
-            pscale: 2.0 / (WIN as f32 * wsum),
+            shared,
             hist: [0.0; WIN],
+            hpos: 0,
             fft_in: vec![0.0; WIN],
             spec,
             scratch,
             power: [0.0; NBINS],
-            floors: [MinTrack::new(); NBANDS + 1],
+            floors: MinBank::new(),
+            speech_floor: MinBank::new(),
             prev_band_db: [0.0; NBANDS],
             dec4k: Decimator2::new(isa, FRAME),
             pbuf: [0.0; P_BUF],
-            psq: [0.0; P_BUF + 1],
+            psq: [[0.0; P_BUF + 1]; PSQ_STAGES],
             dots: [0.0; P_NLAGS],
             mod_ring: [0.0; MOD_LEN],
             harm_ring: [0.0; MOD_LEN],
@@ -297,12 +211,10 @@ impl Features {
     /// Back to the state of a fresh extractor.
     pub fn reset(&mut self) {
         let isa = self.isa;
-        let fft = self.fft.clone();
         let spec = std::mem::take(&mut self.spec);
         let scratch = std::mem::take(&mut self.scratch);
         let fft_in = std::mem::take(&mut self.fft_in);
         *self = Features::new(isa);
-        self.fft = fft;
         self.spec = spec;
         self.scratch = scratch;
         self.fft_in = fft_in;
@@ -321,22 +233,28 @@ impl Features {
     /// Adds one 10 ms frame at 8 kHz (samples scaled to ±1; extra samples ignored, missing ones
     /// taken as zero) and rebuilds the model input.
     pub fn push(&mut self, frame: &[f32]) {
-        // --- time-domain history and level
-        self.hist.copy_within(FRAME.., 0);
-        let mut ms = 0.0f32;
-        for (i, h) in self.hist[WIN - FRAME..].iter_mut().enumerate() {
-            let v = frame.get(i).copied().unwrap_or(0.0);
-            *h = v;
-            ms += v * v;
+        // --- time-domain history: the new frame replaces the oldest one in the ring
+        let mut cur = [0.0f32; FRAME];
+        for (c, &v) in cur.iter_mut().zip(frame) {
+            *c = v;
         }
-        ms /= FRAME as f32;
-        let level_db = db(ms);
+        let (tail, head) = cur.split_at((WIN - self.hpos).min(FRAME));
+        self.hist[self.hpos..self.hpos + tail.len()].copy_from_slice(tail);
+        self.hist[..head.len()].copy_from_slice(head);
+        self.hpos = (self.hpos + FRAME) % WIN;
 
-        // --- spectrum
-        for ((o, &x), &w) in self.fft_in.iter_mut().zip(&self.hist).zip(&self.window) {
+        // --- spectrum (the window starts at the oldest sample, `hpos`)
+        let sh = self.shared;
+        let (old, new) = self.hist.split_at(self.hpos);
+        let (w_new, w_old) = sh.window.split_at(WIN - self.hpos);
+        let (in_new, in_old) = self.fft_in.split_at_mut(WIN - self.hpos);
+        for ((o, &x), &w) in in_new.iter_mut().zip(new).zip(w_new) {
             *o = x * w;
         }
-        if self
+        for ((o, &x), &w) in in_old.iter_mut().zip(old).zip(w_old) {
+            *o = x * w;
+        }
+        if sh
             .fft
             .process_with_scratch(&mut self.fft_in, &mut self.spec, &mut self.scratch)
             .is_err()
@@ -344,8 +262,48 @@ impl Features {
             self.spec.fill(Complex::new(0.0, 0.0));
         }
         for (p, c) in self.power.iter_mut().zip(&self.spec) {
-            *p = (c.re * c.re + c.im * c.im) * self.pscale;
+            *p = (c.re * c.re + c.im * c.im) * sh.pscale;
         }
+
+        // --- 4 kHz copy for the harmonicity, and the running sums: the frame energy and the
+        // prefix energies of the pitch buffer (see `psq`), in one loop so their add chains overlap
+        self.pbuf.copy_within(PH.., 0);
+        self.dec4k.process(&cur, &mut self.pbuf[P_BUF - PH..]);
+        let n = self.frames as usize;
+        let slot = |t: usize| (n + t) % PSQ_STAGES;
+        // Chain t (for frame n + t) is extended over pitch-buffer positions
+        // P_BUF - PH·(t+1) .. P_BUF - PH·t, where this frame's new block sits in its buffer.
+        let mut carry = [0.0f32; PSQ_STAGES];
+        for (t, c) in carry.iter_mut().enumerate().take(PSQ_STAGES - 1) {
+            *c = self.psq[slot(t)][P_BUF - PH * (t + 1)];
+        }
+        let mut ext = [[0.0f32; PH]; PSQ_STAGES];
+        let mut ms = 0.0f32;
+        let blk = &self.pbuf[P_BUF - PH..];
+        for (i, (&v, c2)) in blk.iter().zip(cur.chunks_exact(2)).enumerate() {
+            let q = v * v;
+            for t in 0..PSQ_STAGES - 1 {
+                carry[t] += q;
+                ext[t][i] = carry[t];
+            }
+            // The newest chain starts at pitch-buffer position 0 = block offset PSQ_SKIP.
+            if i >= PSQ_SKIP {
+                carry[PSQ_STAGES - 1] += q;
+                ext[PSQ_STAGES - 1][i] = carry[PSQ_STAGES - 1];
+            }
+            ms += c2[0] * c2[0];
+            ms += c2[1] * c2[1];
+        }
+        for (t, e) in ext.iter().enumerate().take(PSQ_STAGES - 1) {
+            let end = P_BUF - PH * t;
+            self.psq[slot(t)][end - PH + 1..=end].copy_from_slice(e);
+        }
+        let newest = &mut self.psq[slot(PSQ_STAGES - 1)];
+        newest[0] = 0.0;
+        newest[1..=PH - PSQ_SKIP].copy_from_slice(&ext[PSQ_STAGES - 1][PSQ_SKIP..]);
+        let psq = &self.psq[slot(0)];
+        ms /= FRAME as f32;
+        let level_db = db(ms);
 
         // --- bands, floors, flatness, flux
         let mut b = [0.0f32; NBASE];
@@ -357,14 +315,18 @@ impl Features {
         // Band powers and floors first, then the logarithms over whole arrays (vectorised), then
         // the sums in band order.
         let mut e = [0.0f32; NBANDS];
-        let mut fl = [0.0f32; NBANDS];
-        let mut per_bin = [0.0f32; NBANDS];
-        for k in 0..NBANDS {
-            let (lo, hi) = (BAND_EDGES[k], BAND_EDGES[k + 1]);
-            e[k] = self.power[lo..hi].iter().sum();
-            fl[k] = self.floors[k].update(e[k]);
-            per_bin[k] = e[k] / (hi - lo) as f32;
+        // One straight-line sum per band (constant bounds, so each is unrolled).
+        macro_rules! band_sums {
+            ($($k:literal)*) => {$(
+                e[$k] = self.power[BAND_EDGES[$k]..BAND_EDGES[$k + 1]].iter().sum();
+            )*};
         }
+        band_sums!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
+        let mut per_bin = [0.0f32; NBANDS];
+        for ((p, &e), &w) in per_bin.iter_mut().zip(&e).zip(&BAND_WIDTH) {
+            *p = e / w;
+        }
+        let fl = self.floors.update(&e);
         let mut floor_band_db = [0.0f32; NBANDS];
         let mut per_bin_db = [0.0f32; NBANDS];
         for k in 0..NBANDS {
@@ -383,7 +345,7 @@ impl Features {
         }
         self.prev_band_db = band_db;
         let speech_db = db(speech_e);
-        let floor_db = db(self.floors[NBANDS].update(speech_e));
+        let floor_db = db(self.speech_floor.update(&[speech_e])[0]);
         b[16] = ((speech_db - floor_db) / 10.0).clamp(-1.0, 6.0);
         b[17] = ((level_db + 60.0) / 20.0).clamp(0.0, 3.0);
         b[18] = ((flat_log / NBANDS as f32 - db(flat_lin / NBANDS as f32)) / 10.0).clamp(-4.0, 0.0);
@@ -393,33 +355,34 @@ impl Features {
             (flux / NBANDS as f32 / 10.0).clamp(0.0, 4.0)
         };
 
-        // --- harmonicity on a 4 kHz copy
-        let mut half = [0.0f32; FRAME / 2];
-        self.dec4k.process(&self.hist[WIN - FRAME..], &mut half);
-        self.pbuf.copy_within(FRAME / 2.., 0);
-        self.pbuf[P_BUF - FRAME / 2..].copy_from_slice(&half);
-        self.psq[0] = 0.0;
-        let mut acc = 0.0f32;
-        for (p, &v) in self.psq[1..].iter_mut().zip(&self.pbuf) {
-            acc += v * v;
-            *p = acc;
-        }
+        // --- harmonicity: normalised autocorrelation peak of the newest P_SEG samples at 4 kHz
         let base = P_BUF - P_SEG;
         kernels::lagged_dots(self.isa, &self.pbuf, base, P_SEG, P_LAG_MIN, &mut self.dots);
-        let e0 = self.psq[P_BUF] - self.psq[base];
+        let e0 = psq[P_BUF] - psq[base];
         let mut best = 0.0f32;
         let mut best_lag = 0usize;
         if e0 > 1e-7 {
-            for (k, &c) in self.dots.iter().enumerate() {
-                let s = base - P_LAG_MIN - k;
-                let el = self.psq[s + P_SEG] - self.psq[s];
-                if c > 0.0 {
-                    let r2 = c * c / (e0 * el + 1e-12);
-                    if r2 > best {
-                        best = r2;
-                        best_lag = k + P_LAG_MIN;
-                    }
+            // Lag P_LAG_MIN + k correlates with the segment starting at s = base - P_LAG_MIN - k,
+            // so lags ascend as s descends. All ratios first (vectorised divisions), then the
+            // first maximum in lag order.
+            const _: () = assert!(P_BUF - P_SEG - P_LAG_MIN + 1 == P_NLAGS);
+            let mut r2 = [0.0f32; P_NLAGS];
+            let seg_e = psq[P_SEG..P_SEG + P_NLAGS].iter().zip(&psq[..P_NLAGS]).rev();
+            for ((r, &c), (&hi, &lo)) in r2.iter_mut().zip(&self.dots).zip(seg_e) {
+                let q = c * c / (e0 * (hi - lo) + 1e-12);
+                *r = if c > 0.0 { q } else { 0.0 };
+            }
+            // The maximum in eight lanes (plain compares: the ratios are never NaN), then the
+            // first lag reaching it: the same winner as a running "greater than" scan.
+            let mut lanes = [0.0f32; 8];
+            for chunk in r2.chunks(8) {
+                for (m, &r) in lanes.iter_mut().zip(chunk) {
+                    *m = if r > *m { r } else { *m };
                 }
+            }
+            best = lanes.iter().fold(0.0f32, |m, &r| if r > m { r } else { m });
+            if best > 0.0 {
+                best_lag = r2.iter().position(|&r| r == best).unwrap_or(0) + P_LAG_MIN;
             }
         }
         b[20] = best.min(1.0).sqrt();
@@ -499,12 +462,15 @@ impl Features {
             ms2 = ms2.max(r[1]);
         }
 
-        self.base.copy_within(1.., 0);
-        self.base[LOOKAHEAD] = b;
+        // Frame n's base vector goes to slot n % (LOOKAHEAD + 1), over frame n - LOOKAHEAD - 1's;
+        // the oldest kept (frame n - LOOKAHEAD, zeros at first) is in the next slot.
+        const NSLOT: u64 = LOOKAHEAD as u64 + 1;
+        self.base[(self.frames % NSLOT) as usize] = b;
+        let oldest = ((self.frames + 1) % NSLOT) as usize;
         self.frames += 1;
 
-        self.input[..NBASE].copy_from_slice(&self.base[LOOKAHEAD]);
-        self.input[NBASE..2 * NBASE].copy_from_slice(&self.base[0]);
+        self.input[..NBASE].copy_from_slice(&b);
+        self.input[NBASE..2 * NBASE].copy_from_slice(&self.base[oldest]);
         let c = &mut self.input[2 * NBASE..2 * NBASE + NCTX];
         c[..4].copy_from_slice(&self.ema_fast);
         c[4..8].copy_from_slice(&self.ema_slow);
@@ -516,61 +482,4 @@ impl Features {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fast_log2_is_close() {
-        for &x in &[1e-9f32, 0.001, 0.5, 1.0, 1.5, 2.0, 3.0, 1000.0, 12345.6] {
-            assert!((fast_log2(x) - x.log2()).abs() < 2e-4, "{x}");
-        }
-    }
-
-    #[test]
-    fn decimator_passes_low_and_stops_high() {
-        let gain = |f: f64| {
-            let mut d = Decimator2::new(Isa::detect(), 160);
-            let mut out = [0.0f32; 80];
-            let mut peak = 0.0f32;
-            for blk in 0..20 {
-                let input: Vec<f32> = (0..160)
-                    .map(|i| ((blk * 160 + i) as f64 * 2.0 * std::f64::consts::PI * f / 16000.0).sin() as f32)
-                    .collect();
-                d.process(&input, &mut out);
-                if blk > 2 {
-                    peak = out.iter().fold(peak, |m, v| m.max(v.abs()));
-                }
-            }
-            peak
-        };
-        assert!((gain(1000.0) - 1.0).abs() < 0.02);
-        assert!(gain(5000.0) < 0.01);
-    }
-
-    #[test]
-    fn voiced_tone_complex_is_harmonic_and_noise_is_not() {
-        let mut f = Features::new(Isa::detect());
-        let mut frame = [0.0f32; FRAME];
-        for n in 0..30 {
-            for (i, s) in frame.iter_mut().enumerate() {
-                let t = (n * FRAME + i) as f32 / 8000.0;
-                *s = (1..8)
-                    .map(|h| (2.0 * std::f32::consts::PI * 120.0 * h as f32 * t).sin() * 0.05)
-                    .sum();
-            }
-            f.push(&frame);
-        }
-        assert!(f.input()[20] > 0.9, "harmonicity {}", f.input()[20]);
-        let mut g = Features::new(Isa::detect());
-        let mut s = 12345u32;
-        for _ in 0..30 {
-            for v in frame.iter_mut() {
-                s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                *v = (s >> 8) as f32 / (1u32 << 24) as f32 * 0.2 - 0.1;
-            }
-            g.push(&frame);
-        }
-        assert!(g.input()[20] < 0.5, "harmonicity {}", g.input()[20]);
-        assert!(g.input().iter().all(|v| v.is_finite()));
-    }
-}
+mod tests;
