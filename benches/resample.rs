@@ -1,6 +1,7 @@
 //! Resampler throughput: cxb's polyphase resampler (the SIMD kernel chosen at construction, and
 //! the scalar reference) beside rubato 5 (`Fft` synchronous and sinc `Async`) in the same run.
 //! Throughput is in input samples, so criterion's elements/s inverts to ns per input sample.
+//! The `-i16` rows run `process_i16` (the dataplane's entry point, conversions included).
 //!
 //! `cargo bench --bench resample -- --warm-up-time 1 --measurement-time 3`
 
@@ -46,6 +47,20 @@ fn bench_pair(c: &mut Criterion, in_rate: u32, out_rate: u32, chunk_ms: u32) {
         group.bench_function(BenchmarkId::new(name, chunk), |b| {
             b.iter(|| {
                 let p = r.process(black_box(&input), &mut out);
+                assert_eq!(p.consumed, chunk);
+                black_box(&out);
+            })
+        });
+    }
+
+    // The dataplane's entry point: 16-bit PCM in and out (conversion included).
+    let input16: Vec<i16> = input.iter().map(|&v| (v * 32768.0) as i16).collect();
+    for (name, isa) in [("cxb-simd-i16", Isa::detect()), ("cxb-scalar-i16", Isa::Scalar)] {
+        let mut r = Resampler::with_isa(in_rate, out_rate, Quality::Telephone, isa).unwrap();
+        let mut out = vec![0i16; r.output_len_for(chunk) + 8];
+        group.bench_function(BenchmarkId::new(name, chunk), |b| {
+            b.iter(|| {
+                let p = r.process_i16(black_box(&input16), &mut out);
                 assert_eq!(p.consumed, chunk);
                 black_box(&out);
             })

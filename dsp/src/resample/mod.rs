@@ -15,6 +15,13 @@
 //! * every other ratio: per output one contiguous dot product with its phase's coefficient row,
 //!   rows stored in output order, four outputs at a time.
 //!
+//! With the [`Quality::Telephone`] filters (49 taps per phase / plane) the AVX2 integer kernels
+//! are register-tiled: 64 outputs per tile, each input vector loaded once per tap residue
+//! (mod 8) instead of once per tap. Planes for /2 are split with a vector deinterleave.
+//! [`Resampler::process_i16`] converts its input straight into the history buffer and its
+//! output with vector kernels (bit-identical to the scalar conversions), and the history is
+//! compacted only when the buffer runs out of room, not on every call.
+//!
 //! # Streaming contract
 //!
 //! * Output sample `n` is the filtered signal at input time `n · M / L` input samples, and
@@ -65,7 +72,7 @@ pub const OUTPUT_RATES: [u32; 4] = [8000, 16000, 24000, 48000];
 
 /// Input samples buffered per internal step (beyond the filter history).
 const BLOCK: usize = 960;
-/// Input samples converted per step of the `i16` path.
+/// Input samples per step of the `i16` path (sizes its `f32` output scratch).
 const I16_BLOCK: usize = 256;
 /// Zeros fed by [`Resampler::flush`].
 static ZEROS: [f32; 64] = [0.0; 64];
@@ -169,8 +176,24 @@ pub struct Resampler {
     /// For each `seq`, how far the next output's newest input is ahead
     /// (`⌊(seq + 1) M / L⌋ − ⌊seq M / L⌋`), so the hot loop has no division.
     advance: Vec<usize>,
-    scratch_in: Vec<f32>,
+    /// `f32` outputs of [`Resampler::process_i16`] before their conversion to 16-bit.
     scratch_out: Vec<f32>,
+}
+
+/// The input of one processing step: converted to `f32` as it enters the history buffer.
+#[derive(Clone, Copy)]
+enum Input<'a> {
+    F32(&'a [f32]),
+    I16(&'a [i16]),
+}
+
+impl Input<'_> {
+    fn len(self) -> usize {
+        match self {
+            Input::F32(x) => x.len(),
+            Input::I16(x) => x.len(),
+        }
+    }
 }
 
 impl Resampler {
@@ -182,6 +205,18 @@ impl Resampler {
     /// Like [`new`](Self::new) with an explicit instruction set (falls back to scalar if this
     /// CPU lacks it); used to compare kernels against the scalar reference.
     pub fn with_isa(in_rate: u32, out_rate: u32, quality: Quality, isa: Isa) -> Result<Resampler, ResampleError> {
+        Self::build(in_rate, out_rate, quality, isa, false)
+    }
+
+    /// The constructor; `generic` forces the general one-dot-product-per-output path (the
+    /// reference the integer paths are tested against).
+    fn build(
+        in_rate: u32,
+        out_rate: u32,
+        quality: Quality,
+        isa: Isa,
+        generic: bool,
+    ) -> Result<Resampler, ResampleError> {
         if !INPUT_RATES.contains(&in_rate) || !OUTPUT_RATES.contains(&out_rate) {
             return Err(ResampleError::UnsupportedRates { in_rate, out_rate });
         }
@@ -199,6 +234,8 @@ impl Resampler {
                     bank: vec![1.0],
                 },
             )
+        } else if generic {
+            (Path::Generic, Design::new(in_rate, out_rate, l, m, quality))
         } else if m == 1 && matches!(l, 2 | 3 | 6) {
             (Path::Upsample, Design::new(in_rate, out_rate, l, m, quality))
         } else if l == 1 && matches!(m, 2 | 3 | 6) {
@@ -267,7 +304,6 @@ impl Resampler {
             pos: 0,
             seq: 0,
             advance: (0..l).map(|r| (r + 1) * m / l - r * m / l).collect(),
-            scratch_in: vec![0.0; I16_BLOCK],
             scratch_out: vec![0.0; (I16_BLOCK * max_per_input + 8).max(d.latency)],
         };
         r.reset();
@@ -341,24 +377,38 @@ impl Resampler {
                 produced: n,
             };
         }
+        self.process_input(Input::F32(input), output)
+    }
+
+    /// [`process`](Self::process) for any input type (not [`Path::Copy`]): the input is
+    /// converted straight into the history buffer.
+    fn process_input(&mut self, input: Input<'_>, output: &mut [f32]) -> Produced {
         let mut done = Produced::default();
         loop {
             let space = (output.len() - done.produced) as u128;
             let m_rel = ((self.pos - self.len) * self.l + self.seq * self.m % self.l) as u128;
             let fits = ((space * self.m as u128 + m_rel) / self.l as u128).min(usize::MAX as u128) as usize;
-            let free = self.hist + BLOCK - self.len;
-            let take = (input.len() - done.consumed).min(fits).min(free);
-            if take == 0 {
+            let want = (input.len() - done.consumed).min(fits);
+            if want == 0 {
                 return done;
             }
-            self.buf[self.len..self.len + take].copy_from_slice(&input[done.consumed..done.consumed + take]);
+            if self.hist + BLOCK - self.len < want {
+                // Drop what no future output needs; only when the buffer is short of room, so
+                // small chunks move the history once per ~BLOCK samples, not once per call.
+                let drop = (self.pos - self.hist).min(self.len);
+                self.buf.copy_within(drop..self.len, 0);
+                self.len -= drop;
+                self.pos -= drop;
+            }
+            let take = want.min(self.hist + BLOCK - self.len);
+            let (from, dst) = (done.consumed, &mut self.buf[self.len..self.len + take]);
+            match input {
+                Input::F32(x) => dst.copy_from_slice(&x[from..from + take]),
+                Input::I16(x) => self.kernel.i16_to_f32(&x[from..from + take], dst),
+            }
             self.len += take;
             done.consumed += take;
             done.produced += self.run(&mut output[done.produced..]);
-            let drop = (self.pos - self.hist).min(self.len);
-            self.buf.copy_within(drop..self.len, 0);
-            self.len -= drop;
-            self.pos -= drop;
         }
     }
 
@@ -389,9 +439,16 @@ impl Resampler {
                     // Row r of plane q is x at buffer index base + r m − q; row a − 1 + g
                     // holds output g's newest input.
                     let base = self.pos - (a - 1) * m;
-                    for (q, plane) in self.planes.chunks_exact_mut(self.stride).enumerate() {
-                        for (r, v) in plane[..count + a - 1].iter_mut().enumerate() {
-                            *v = self.buf[base + r * m - q];
+                    let rows = count + a - 1;
+                    if m == 2 {
+                        // Plane 1 row r is buf[base − 1 + 2 r], plane 0 row r the sample after.
+                        let (p0, p1) = self.planes.split_at_mut(self.stride);
+                        self.kernel.deinterleave2(&self.buf[base - 1..], p1, p0, rows);
+                    } else {
+                        for (q, plane) in self.planes.chunks_exact_mut(self.stride).enumerate() {
+                            for (r, v) in plane[..rows].iter_mut().enumerate() {
+                                *v = self.buf[base + r * m - q];
+                            }
                         }
                     }
                     self.kernel.decimate(
@@ -478,26 +535,31 @@ impl Resampler {
     }
 
     /// [`process`](Self::process) for 16-bit samples (scaled by 1/32768; outputs rounded (ties to even) and
-    /// saturated). Converts through buffers allocated at construction.
+    /// saturated). Input is converted straight into the history buffer; outputs go through a
+    /// buffer allocated at construction.
     pub fn process_i16(&mut self, input: &[i16], output: &mut [i16]) -> Produced {
+        if self.path == Path::Copy {
+            // The round trip through f32 is exact.
+            let n = input.len().min(output.len());
+            output[..n].copy_from_slice(&input[..n]);
+            return Produced {
+                consumed: n,
+                produced: n,
+            };
+        }
         let mut done = Produced::default();
-        let mut scratch_in = std::mem::take(&mut self.scratch_in);
         let mut scratch_out = std::mem::take(&mut self.scratch_out);
         while done.consumed < input.len() {
-            let n = (input.len() - done.consumed).min(I16_BLOCK);
-            for (f, &s) in scratch_in.iter_mut().zip(&input[done.consumed..done.consumed + n]) {
-                *f = f32::from(s) / 32768.0;
-            }
             let room = (output.len() - done.produced).min(scratch_out.len());
-            let r = self.process(&scratch_in[..n], &mut scratch_out[..room]);
-            to_i16(&scratch_out[..r.produced], &mut output[done.produced..]);
+            let r = self.process_input(Input::I16(&input[done.consumed..]), &mut scratch_out[..room]);
+            let dst = &mut output[done.produced..done.produced + r.produced];
+            self.kernel.f32_to_i16(&scratch_out[..r.produced], dst);
             done.consumed += r.consumed;
             done.produced += r.produced;
-            if r.consumed < n {
+            if r.consumed == 0 {
                 break;
             }
         }
-        self.scratch_in = scratch_in;
         self.scratch_out = scratch_out;
         done
     }
@@ -513,19 +575,8 @@ impl Resampler {
         }
         let mut scratch_out = std::mem::take(&mut self.scratch_out);
         let n = self.flush(&mut scratch_out[..need]);
-        to_i16(&scratch_out[..need], output);
+        self.kernel.f32_to_i16(&scratch_out[..need], output);
         self.scratch_out = scratch_out;
         n
-    }
-}
-
-/// Adding and then subtracting 1.5 × 2²³ rounds an `f32` of magnitude below 2²² to the nearest
-/// integer, ties to even, in two vectorisable additions (`f32::round` is a libm call per sample).
-const ROUND_MAGIC: f32 = 12_582_912.0;
-
-/// Round (to nearest, ties to even) and saturate `[-1, 1)` floats to 16-bit (NaN becomes 0).
-fn to_i16(src: &[f32], dst: &mut [i16]) {
-    for (d, &s) in dst.iter_mut().zip(src) {
-        *d = (((s * 32768.0).clamp(-32768.0, 32767.0) + ROUND_MAGIC) - ROUND_MAGIC) as i16;
     }
 }

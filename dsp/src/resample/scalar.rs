@@ -88,3 +88,30 @@ pub(crate) fn decimate(
         *y = acc;
     }
 }
+
+/// Adding and then subtracting 1.5 × 2²³ rounds an `f32` of magnitude below 2²² to the nearest
+/// integer, ties to even, in two vectorisable additions (`f32::round` is a libm call per sample).
+const ROUND_MAGIC: f32 = 12_582_912.0;
+
+/// 16-bit samples to `f32` scaled by 1/32768 (exact) over the common length.
+pub(crate) fn i16_to_f32(src: &[i16], dst: &mut [f32]) {
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d = f32::from(s) / 32768.0;
+    }
+}
+
+/// Round (to nearest, ties to even) and saturate `[-1, 1)` floats to 16-bit (NaN becomes 0),
+/// over the common length.
+pub(crate) fn f32_to_i16(src: &[f32], dst: &mut [i16]) {
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d = (((s * 32768.0).clamp(-32768.0, 32767.0) + ROUND_MAGIC) - ROUND_MAGIC) as i16;
+    }
+}
+
+/// Split interleaved pairs: `even[r] = src[2 r]`, `odd[r] = src[2 r + 1]` for `r < n`.
+pub(crate) fn deinterleave2(src: &[f32], even: &mut [f32], odd: &mut [f32], n: usize) {
+    for (r, pair) in src[..2 * n].chunks_exact(2).enumerate() {
+        even[r] = pair[0];
+        odd[r] = pair[1];
+    }
+}

@@ -1,6 +1,8 @@
 //! Resampler kernels, chosen once at construction (`Kernel::new`) and dispatched by `match`:
 //! the scalar reference lives in `crate::resample::scalar`, the vector versions in `avx2.rs`
-//! (x86-64 AVX2 + FMA, f32x8) and `neon.rs` (aarch64, f32x4).
+//! (x86-64 AVX2 + FMA, f32x8) and `neon.rs` (aarch64, f32x4). The `i16` ↔ `f32` conversions
+//! and the 2-plane deinterleave have AVX2 versions; on NEON they use the scalar loops (NEON is
+//! baseline on aarch64, so the compiler may auto-vectorise them; a NEON port is future work).
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
@@ -17,6 +19,9 @@ pub(crate) const UPSAMPLE_SLACK: usize = 80;
 /// Extra readable samples per plane the vector downsampling kernels may load past the last
 /// valid one; their lanes are computed and discarded.
 pub(crate) const DECIMATE_SLACK: usize = 80;
+
+// The tiled AVX2 kernels read up to 64 samples past the last valid one.
+const _: () = assert!(UPSAMPLE_SLACK >= 64 && DECIMATE_SLACK >= 64);
 
 /// The kernel set of one resampler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,15 +139,21 @@ impl Kernel {
         match self {
             Kernel::Scalar => scalar::upsample(bank, l, taps, delay, x, first, count, out),
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2 => match l {
+            Kernel::Avx2 => match (l, taps) {
                 // SAFETY: avx2+fma detected at construction (see `Kernel::new`); the bounds the
                 // kernel relies on (history before `first`, slack after, output room) were
-                // asserted above.
-                2 => unsafe { avx2::upsample::<2, 10>(bank, taps, delay, x, first, count, out) },
+                // asserted above, and `taps` is the kernel's `TAPS`.
+                (2, 49) => unsafe { avx2::upsample_tiled::<2, 49, 7, 6>(bank, delay, x, first, count, out) },
                 // SAFETY: as above.
-                3 => unsafe { avx2::upsample::<3, 10>(bank, taps, delay, x, first, count, out) },
+                (3, 49) => unsafe { avx2::upsample_tiled::<3, 49, 7, 6>(bank, delay, x, first, count, out) },
                 // SAFETY: as above.
-                6 => unsafe { avx2::upsample::<6, 10>(bank, taps, delay, x, first, count, out) },
+                (6, 49) => unsafe { avx2::upsample_tiled::<6, 49, 7, 6>(bank, delay, x, first, count, out) },
+                // SAFETY: as above.
+                (2, _) => unsafe { avx2::upsample::<2, 10>(bank, taps, delay, x, first, count, out) },
+                // SAFETY: as above.
+                (3, _) => unsafe { avx2::upsample::<3, 10>(bank, taps, delay, x, first, count, out) },
+                // SAFETY: as above.
+                (6, _) => unsafe { avx2::upsample::<6, 10>(bank, taps, delay, x, first, count, out) },
                 _ => scalar::upsample(bank, l, taps, delay, x, first, count, out),
             },
             #[cfg(target_arch = "aarch64")]
@@ -186,14 +197,21 @@ impl Kernel {
         match self {
             Kernel::Scalar => scalar::decimate(rows, a, m, center, planes, stride, count, out),
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2 => match m {
+            Kernel::Avx2 => match (m, a) {
                 // SAFETY: avx2+fma detected at construction (see `Kernel::new`); the plane
-                // bounds and slack the kernel relies on were asserted above.
-                2 => unsafe { avx2::decimate::<2, 10>(rows, a, center, planes, stride, count, out) },
+                // bounds and slack the kernel relies on were asserted above, and `a` is the
+                // kernel's `TAPS`.
+                (2, 49) => unsafe { avx2::decimate_tiled::<2, 49, 7, 6>(rows, center, planes, stride, count, out) },
                 // SAFETY: as above.
-                3 => unsafe { avx2::decimate::<3, 10>(rows, a, center, planes, stride, count, out) },
+                (3, 49) => unsafe { avx2::decimate_tiled::<3, 49, 7, 6>(rows, center, planes, stride, count, out) },
                 // SAFETY: as above.
-                6 => unsafe { avx2::decimate::<6, 10>(rows, a, center, planes, stride, count, out) },
+                (6, 49) => unsafe { avx2::decimate_tiled::<6, 49, 7, 6>(rows, center, planes, stride, count, out) },
+                // SAFETY: as above.
+                (2, _) => unsafe { avx2::decimate::<2, 10>(rows, a, center, planes, stride, count, out) },
+                // SAFETY: as above.
+                (3, _) => unsafe { avx2::decimate::<3, 10>(rows, a, center, planes, stride, count, out) },
+                // SAFETY: as above.
+                (6, _) => unsafe { avx2::decimate::<6, 10>(rows, a, center, planes, stride, count, out) },
                 _ => scalar::decimate(rows, a, m, center, planes, stride, count, out),
             },
             #[cfg(target_arch = "aarch64")]
@@ -207,6 +225,53 @@ impl Kernel {
                 6 => unsafe { neon::decimate::<6, 4>(rows, a, center, planes, stride, count, out) },
                 _ => scalar::decimate(rows, a, m, center, planes, stride, count, out),
             },
+        }
+    }
+    /// 16-bit samples to `f32` scaled by 1/32768, over the common length of `src` and `dst`;
+    /// bit-identical to [`scalar::i16_to_f32`] on every kernel.
+    #[inline]
+    pub(crate) fn i16_to_f32(self, src: &[i16], dst: &mut [f32]) {
+        match self {
+            Kernel::Scalar => scalar::i16_to_f32(src, dst),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Kernel::Avx2` is only constructed after detecting avx2 and fma; the kernel
+            // bounds itself to the common length.
+            Kernel::Avx2 => unsafe { avx2::i16_to_f32(src, dst) },
+            // NEON is baseline on aarch64, so the scalar loop is auto-vectorised there.
+            #[cfg(target_arch = "aarch64")]
+            Kernel::Neon => scalar::i16_to_f32(src, dst),
+        }
+    }
+
+    /// Round (ties to even) and saturate `f32` scaled by 32768 to 16-bit, NaN to 0, over the
+    /// common length of `src` and `dst`; bit-identical to [`scalar::f32_to_i16`] on every kernel.
+    #[inline]
+    pub(crate) fn f32_to_i16(self, src: &[f32], dst: &mut [i16]) {
+        match self {
+            Kernel::Scalar => scalar::f32_to_i16(src, dst),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Kernel::Avx2` is only constructed after detecting avx2 and fma; the kernel
+            // bounds itself to the common length; Rust code runs with the default MXCSR
+            // rounding mode (nearest even).
+            Kernel::Avx2 => unsafe { avx2::f32_to_i16(src, dst) },
+            #[cfg(target_arch = "aarch64")]
+            Kernel::Neon => scalar::f32_to_i16(src, dst),
+        }
+    }
+
+    /// Split interleaved pairs: `even[r] = src[2 r]`, `odd[r] = src[2 r + 1]` for `r < n`;
+    /// a pure copy, identical on every kernel.
+    #[inline]
+    pub(crate) fn deinterleave2(self, src: &[f32], even: &mut [f32], odd: &mut [f32], n: usize) {
+        assert!(src.len() >= 2 * n && even.len() >= n && odd.len() >= n);
+        match self {
+            Kernel::Scalar => scalar::deinterleave2(src, even, odd, n),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Kernel::Avx2` is only constructed after detecting avx2 and fma; the
+            // lengths were checked above.
+            Kernel::Avx2 => unsafe { avx2::deinterleave2(src, even, odd, n) },
+            #[cfg(target_arch = "aarch64")]
+            Kernel::Neon => scalar::deinterleave2(src, even, odd, n),
         }
     }
 }
