@@ -58,6 +58,36 @@ pub(super) unsafe fn dot4(bank: &[f32], rows: [usize; 4], n: usize, x: &[f32], s
     out
 }
 
+/// Writes `n` outputs of each of the `L` phases in `tmp` (blocks of 8) interleaved into `out`
+/// (`out[j * L + p] = phase p's output j`; `out.len() == n * L`); a full block of two phases
+/// with vector unpacks.
+///
+/// # Safety
+/// The CPU must support avx2.
+#[target_feature(enable = "avx2")]
+unsafe fn interleave_phases<const L: usize, const B: usize>(tmp: &[[[f32; 8]; B]; L], n: usize, out: &mut [f32]) {
+    if L == 2 && n == 8 * B {
+        let dst = out[..16 * B].as_mut_ptr();
+        for (b, (ev, od)) in tmp[0].iter().zip(&tmp[1]).enumerate() {
+            // SAFETY: `ev` and `od` are 8-float arrays.
+            let (even, odd) = unsafe { (_mm256_loadu_ps(ev.as_ptr()), _mm256_loadu_ps(od.as_ptr())) };
+            let lo = _mm256_unpacklo_ps(even, odd);
+            let hi = _mm256_unpackhi_ps(even, odd);
+            // SAFETY: dst points at 16B floats of `out` (sliced above); 16b + 16 <= 16B.
+            unsafe {
+                _mm256_storeu_ps(dst.add(16 * b), _mm256_permute2f128_ps::<0x20>(lo, hi));
+                _mm256_storeu_ps(dst.add(16 * b + 8), _mm256_permute2f128_ps::<0x31>(lo, hi));
+            }
+        }
+    } else {
+        for (j, group) in out[..n * L].chunks_exact_mut(L).enumerate() {
+            for (p, y) in group.iter_mut().enumerate() {
+                *y = tmp[p][j / 8][j % 8];
+            }
+        }
+    }
+}
+
 /// Integer upsampling by `L`, `B` blocks of 8 input samples per iteration; see
 /// `crate::resample::scalar::upsample` for the definition.
 ///
@@ -107,26 +137,8 @@ pub(super) unsafe fn upsample<const L: usize, const B: usize>(
                 unsafe { _mm256_storeu_ps(t.as_mut_ptr(), a) };
             }
         }
-        if L == 2 && n == 8 * B {
-            let dst = out[o..o + 16 * B].as_mut_ptr();
-            for (b, (ev, od)) in tmp[0].iter().zip(&tmp[1]).enumerate() {
-                // SAFETY: `ev` and `od` are 8-float arrays.
-                let (even, odd) = unsafe { (_mm256_loadu_ps(ev.as_ptr()), _mm256_loadu_ps(od.as_ptr())) };
-                let lo = _mm256_unpacklo_ps(even, odd);
-                let hi = _mm256_unpackhi_ps(even, odd);
-                // SAFETY: dst points at 16B floats of `out` (sliced above); 16b + 16 <= 16B.
-                unsafe {
-                    _mm256_storeu_ps(dst.add(16 * b), _mm256_permute2f128_ps::<0x20>(lo, hi));
-                    _mm256_storeu_ps(dst.add(16 * b + 8), _mm256_permute2f128_ps::<0x31>(lo, hi));
-                }
-            }
-        } else {
-            for (j, group) in out[o..o + n * L].chunks_exact_mut(L).enumerate() {
-                for (p, y) in group.iter_mut().enumerate() {
-                    *y = tmp[p][j / 8][j % 8];
-                }
-            }
-        }
+        // SAFETY: the caller checked avx2 (this function's own contract).
+        unsafe { interleave_phases::<L, B>(&tmp, n, &mut out[o..o + n * L]) };
         i += n;
         o += n * L;
     }
@@ -388,26 +400,8 @@ pub(super) unsafe fn upsample_tiled<const L: usize, const TAPS: usize, const NT:
                 unsafe { _mm256_storeu_ps(t.as_mut_ptr(), a) };
             }
         }
-        if L == 2 && n == 8 * B {
-            let dst = out[o..o + 16 * B].as_mut_ptr();
-            for (b, (ev, od)) in tmp[0].iter().zip(&tmp[1]).enumerate() {
-                // SAFETY: `ev` and `od` are 8-float arrays.
-                let (even, odd) = unsafe { (_mm256_loadu_ps(ev.as_ptr()), _mm256_loadu_ps(od.as_ptr())) };
-                let lo = _mm256_unpacklo_ps(even, odd);
-                let hi = _mm256_unpackhi_ps(even, odd);
-                // SAFETY: dst points at 16B floats of `out` (sliced above); 16b + 16 <= 16B.
-                unsafe {
-                    _mm256_storeu_ps(dst.add(16 * b), _mm256_permute2f128_ps::<0x20>(lo, hi));
-                    _mm256_storeu_ps(dst.add(16 * b + 8), _mm256_permute2f128_ps::<0x31>(lo, hi));
-                }
-            }
-        } else {
-            for (j, group) in out[o..o + n * L].chunks_exact_mut(L).enumerate() {
-                for (p, y) in group.iter_mut().enumerate() {
-                    *y = tmp[p][j / 8][j % 8];
-                }
-            }
-        }
+        // SAFETY: the caller checked avx2 (this function's own contract).
+        unsafe { interleave_phases::<L, B>(&tmp, n, &mut out[o..o + n * L]) };
         i += n;
         o += n * L;
     }
