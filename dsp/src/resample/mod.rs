@@ -370,12 +370,7 @@ impl Resampler {
     /// in `output`, writes them, and says how many of each. Never allocates.
     pub fn process(&mut self, input: &[f32], output: &mut [f32]) -> Produced {
         if self.path == Path::Copy {
-            let n = input.len().min(output.len());
-            output[..n].copy_from_slice(&input[..n]);
-            return Produced {
-                consumed: n,
-                produced: n,
-            };
+            return copy_through(input, output);
         }
         self.process_input(Input::F32(input), output)
     }
@@ -540,12 +535,7 @@ impl Resampler {
     pub fn process_i16(&mut self, input: &[i16], output: &mut [i16]) -> Produced {
         if self.path == Path::Copy {
             // The round trip through f32 is exact.
-            let n = input.len().min(output.len());
-            output[..n].copy_from_slice(&input[..n]);
-            return Produced {
-                consumed: n,
-                produced: n,
-            };
+            return copy_through(input, output);
         }
         let mut done = Produced::default();
         let mut scratch_out = std::mem::take(&mut self.scratch_out);
@@ -578,5 +568,15 @@ impl Resampler {
         self.kernel.f32_to_i16(&scratch_out[..need], output);
         self.scratch_out = scratch_out;
         n
+    }
+}
+
+/// Equal rates: copies as much of `input` as fits in `output`.
+fn copy_through<T: Copy>(input: &[T], output: &mut [T]) -> Produced {
+    let n = input.len().min(output.len());
+    output[..n].copy_from_slice(&input[..n]);
+    Produced {
+        consumed: n,
+        produced: n,
     }
 }
