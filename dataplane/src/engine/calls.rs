@@ -20,7 +20,8 @@ use super::agent::{AgentInput, CallAgent, ShardEffect};
 use super::call::{Call, unix_ms};
 use super::ports::PortPool;
 use super::route::TokenRng;
-use super::rtp_io::{self, MediaSockets};
+use super::rtp_io::MediaSockets;
+use super::send_ring::{self, SendRing};
 use super::shard::ShardMsg;
 use super::voice;
 use super::{ShardError, Shared};
@@ -61,6 +62,8 @@ pub struct Shard {
     agents: AgentFactory,
     /// Calls whose CRM pre-fetch is running → when the shard stops waiting for it.
     prefetching: HashMap<CallHandle, Instant>,
+    /// Every media datagram of a tick leaves through one io_uring submission.
+    send_ring: SendRing,
 }
 
 /// CPU load of the shard thread: thread CPU time over wall time, sampled every second.
@@ -136,6 +139,7 @@ impl Shard {
             load: LoadMeter::new(),
             agents: AgentFactory::new(shared.cfg.providers),
             prefetching: HashMap::new(),
+            send_ring: SendRing::new(send_ring::SHARD_CAPACITY),
             shared,
         })
     }
@@ -738,9 +742,12 @@ impl Shard {
         }
         // Every call's bot frame first, then every call's caller frame through the DSP: packets
         // leave at a steady offset from the tick (see `RtpMedia::tick_send`).
+        // All of them leave in one io_uring submission (see `SendRing`).
+        let ring = &mut self.send_ring;
         for c in self.calls.values_mut() {
-            send_media(c, media_now);
+            send_media(ring, c, media_now);
         }
+        self.send_ring.flush();
         for (h, c) in self.calls.iter_mut() {
             // The answer waits for the CRM pre-fetch (at most its timeout, see `start_call`).
             if c.answer_at.is_some_and(|t| t <= now) && !self.prefetching.contains_key(h) {
@@ -1090,8 +1097,8 @@ struct TickEvents {
     events: [Option<MediaEvent>; 8],
 }
 
-/// First half of a call's tick: its bot frame out (see `RtpMedia::tick_send`).
-fn send_media(c: &mut Call, now: Duration) {
+/// First half of a call's tick: its bot frame queued on the shard's ring (see `RtpMedia::tick_send`).
+fn send_media(ring: &mut SendRing, c: &mut Call, now: Duration) {
     let (Some(m), Some(s)) = (c.media.as_mut(), c.sockets.as_ref()) else {
         return;
     };
@@ -1103,7 +1110,7 @@ fn send_media(c: &mut Call, now: Duration) {
         } else {
             &s.rtp
         };
-        rtp_io::send(sock, to, bytes);
+        ring.queue(sock, to, bytes);
     });
 }
 

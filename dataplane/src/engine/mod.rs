@@ -11,6 +11,7 @@ mod dial;
 mod ports;
 pub mod route;
 mod rtp_io;
+pub mod send_ring;
 mod shard;
 pub mod sip_io;
 pub mod voice;

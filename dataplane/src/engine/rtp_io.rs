@@ -1,5 +1,7 @@
 //! A call's RTP and RTCP sockets: bound on the shard from its port range, received through
-//! io_uring by one task each, sent with non-blocking `send_to` from the shard's tick.
+//! io_uring by one task each, sent from the shard's tick through its
+//! [`SendRing`](super::send_ring::SendRing) (one io_uring submission for every call's datagrams;
+//! [`send`] is its direct path).
 
 use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr};

@@ -55,7 +55,7 @@ pub struct RtpMediaConfig {
 
 impl RtpMediaConfig {
     /// Defaults for `codec` with its static payload type (or 111 for Opus), DTMF on PT 101,
-    /// ptime 20, no remote address yet, rtcp-mux off, 0.5 s caller ring, re-latch after 5 packets,
+    /// ptime 20, no remote address yet, rtcp-mux off, 125 ms caller ring, re-latch after 5 packets,
     /// RTCP every 5 s.
     pub fn new(codec: MediaCodec, ssrc: u32, start: Duration) -> Self {
         RtpMediaConfig {
@@ -74,7 +74,7 @@ impl RtpMediaConfig {
             start,
             wallclock_at_zero: Duration::ZERO,
             vad: VadConfig::default(),
-            caller_ring_samples: PIPELINE_RATE as usize / 2,
+            caller_ring_samples: PIPELINE_RATE as usize / 8,
             relatch_packets: 5,
             rtcp_interval: Duration::from_secs(5),
         }

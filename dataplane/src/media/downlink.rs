@@ -39,7 +39,8 @@ pub struct Downlink {
     /// The last frame handed out, at the line rate.
     last_line: Vec<i16>,
     scratch: Vec<i16>,
-    events: EventQueue,
+    /// Playout events: every pending mark may fire within one frame.
+    events: EventQueue<{ MARK_CAP + 8 }>,
 }
 
 impl Downlink {

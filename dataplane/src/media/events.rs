@@ -42,19 +42,18 @@ pub enum MediaEvent {
     RemoteBye,
 }
 
-/// Capacity of a [`EventQueue`].
-const CAP: usize = 64;
-
-/// A fixed-capacity FIFO of events; when full, new events are dropped and counted.
+/// A fixed-capacity FIFO of `CAP` events; when full, new events are dropped and counted. The
+/// shard drains every queue each tick, so a few more than one tick's events suffice (every call
+/// carries its queues: their size is per-call memory).
 #[derive(Debug, Clone)]
-pub(crate) struct EventQueue {
+pub(crate) struct EventQueue<const CAP: usize> {
     buf: [MediaEvent; CAP],
     head: usize,
     len: usize,
     dropped: u64,
 }
 
-impl EventQueue {
+impl<const CAP: usize> EventQueue<CAP> {
     pub(crate) fn new() -> Self {
         EventQueue {
             buf: [MediaEvent::RemoteBye; CAP],

@@ -8,13 +8,17 @@ use cxb_dsp::jitter::{DtmfEvent, Playout, PlayoutConfig, RtpPacketView};
 
 use super::codec::Encoder;
 use super::events::EventQueue;
-use super::{Downlink, FRAME_MS, MediaError, MediaEvent, RtpMediaConfig, Uplink};
-use crate::rtp::{ReceiverStats, RemoteView, RtpHeader, RtpPacket, is_rtcp, write_rtp};
+use super::{Downlink, FRAME_MS, MediaCodec, MediaError, MediaEvent, RtpMediaConfig, Uplink};
+use crate::rtp::{
+    RTP_HEADER_LEN, ReceiverStats, RemoteView, RtpHeader, RtpPacket, is_rtcp, write_rtp, write_rtp_header,
+};
 
 /// RFC 3389 comfort noise payload type (tolerated, played as silence).
 const PT_CN: u8 = 13;
 /// Largest encoded payload we produce.
 const MAX_PAYLOAD: usize = 1500;
+/// Smallest payload room of a packet (RFC 4733 events are 4 bytes; G.711 needs a byte a sample).
+const MIN_PAYLOAD_ROOM: usize = 64;
 /// DTMF digits that can wait to be sent.
 const DTMF_QUEUE: usize = 32;
 /// Pause between two sent digits.
@@ -66,7 +70,8 @@ pub struct RtpMedia {
     line_out_len: usize,
     packet_samples: usize,
     pkt_ts: u32,
-    payload: Vec<u8>,
+    /// One outgoing packet: header, then the payload encoded in place (sized by the codec and
+    /// packet time in `size_buffers`).
     packet: Vec<u8>,
     latched: Option<SocketAddr>,
     latched_ssrc: Option<u32>,
@@ -80,7 +85,8 @@ pub struct RtpMedia {
     pub(crate) counters: Counters,
     pub(crate) packets_at_report: u64,
     pub(crate) next_rtcp: Duration,
-    pub(crate) events: EventQueue,
+    /// Latching, DTMF and RTCP BYE events (the shard drains them every tick).
+    pub(crate) events: EventQueue<16>,
     pub(crate) cname: Vec<u8>,
     pub(crate) rtcp_buf: Vec<u8>,
 }
@@ -125,8 +131,7 @@ impl RtpMedia {
             line_out_len: 0,
             packet_samples: 0,
             pkt_ts: 0,
-            payload: vec![0; MAX_PAYLOAD],
-            packet: vec![0; MAX_PAYLOAD + 12],
+            packet: Vec::new(),
             latched: None,
             latched_ssrc: None,
             candidate: None,
@@ -155,6 +160,12 @@ impl RtpMedia {
         self.line_in = vec![0; self.playout.frame_len()];
         self.packet_samples = line_rate * self.cfg.effective_ptime_ms() as usize / 1000;
         self.line_out = vec![0; self.packet_samples + frame];
+        // G.711 and G.722 encode at most a byte per sample; Opus up to its largest packet.
+        let payload = match self.cfg.codec {
+            MediaCodec::Opus => MAX_PAYLOAD,
+            _ => self.packet_samples.max(MIN_PAYLOAD_ROOM),
+        };
+        self.packet = vec![0; RTP_HEADER_LEN + payload];
         self.line_out_len = 0;
         self.frame_ts = self.cfg.codec.clock_rate() * FRAME_MS / 1000;
     }
@@ -430,9 +441,11 @@ impl RtpMedia {
     }
 
     fn send_audio(&mut self, to: SocketAddr, tx: &mut impl FnMut(SocketAddr, &[u8])) {
-        let len = self
-            .encoder
-            .encode(&self.line_out[..self.packet_samples], &mut self.payload);
+        // Encoded in place after the header.
+        let len = self.encoder.encode(
+            &self.line_out[..self.packet_samples],
+            &mut self.packet[RTP_HEADER_LEN..],
+        );
         if len == 0 {
             return;
         }
@@ -443,7 +456,8 @@ impl RtpMedia {
             ts: self.pkt_ts,
             ssrc: self.cfg.ssrc,
         };
-        let n = write_rtp(&mut self.packet, &hdr, &self.payload[..len]);
+        write_rtp_header(&mut self.packet, &hdr);
+        let n = RTP_HEADER_LEN + len;
         self.marker_next = false;
         self.seq = self.seq.wrapping_add(1);
         self.counters.packets_out += 1;

@@ -14,8 +14,9 @@ use rtrb::{Consumer, Producer, RingBuffer};
 use super::events::EventQueue;
 use super::{FRAME_16K, MediaError, MediaEvent, PIPELINE_RATE};
 
-/// Largest line frame handled in one step (120 ms at 48 kHz); longer input is chunked.
-const MAX_LINE_CHUNK: usize = 5760;
+/// Line audio is handled in steps of at most this long (one 20 ms tick's frame): the 16 kHz
+/// buffer is sized for one step, not for the longest packet (a 120 ms packet is four steps).
+const CHUNK_MS: u32 = 20;
 
 /// The caller side of a call's audio. Feed it one frame per tick with
 /// [`push_line_frame`](Self::push_line_frame) and what we send with [`push_far`](Self::push_far);
@@ -31,6 +32,8 @@ pub struct Uplink {
     vad_rate: u32,
     vad_config: VadConfig,
     resampler: Option<Resampler>,
+    /// Line samples per step ([`CHUNK_MS`]).
+    chunk: usize,
     buf16: Vec<i16>,
     vad: VadDetector,
     echo: EchoGate,
@@ -43,7 +46,8 @@ pub struct Uplink {
     /// When the current VAD started (its sample counts start there; a codec change that moves
     /// the VAD to another rate starts a new one).
     vad_origin: Duration,
-    events: EventQueue,
+    /// Speech events (one per frame at most; the shard drains them every tick).
+    events: EventQueue<8>,
 }
 
 /// The VAD's rate on a line at `line_rate`.
@@ -62,6 +66,7 @@ impl Uplink {
             vad_rate,
             vad_config: vad,
             resampler: None,
+            chunk: 0,
             buf16: Vec::new(),
             vad: VadDetector::new(vad_rate, vad)?,
             echo: EchoGate::new(vad_rate)?,
@@ -85,9 +90,10 @@ impl Uplink {
         } else {
             Some(Resampler::new(line_rate, PIPELINE_RATE, Quality::Telephone)?)
         };
+        self.chunk = (line_rate * CHUNK_MS / 1000).max(1) as usize;
         let out = match &self.resampler {
-            Some(r) => r.output_len_for(MAX_LINE_CHUNK) + 64,
-            None => MAX_LINE_CHUNK,
+            Some(r) => r.output_len_for(self.chunk) + 64,
+            None => self.chunk,
         };
         self.buf16 = vec![0; out];
         self.line_rate = line_rate;
@@ -150,7 +156,7 @@ impl Uplink {
 
     /// Received caller audio at the line rate (any length; one tick's frame normally).
     pub fn push_line_frame(&mut self, pcm: &[i16]) {
-        for chunk in pcm.chunks(MAX_LINE_CHUNK) {
+        for chunk in pcm.chunks(self.chunk) {
             let n = match &mut self.resampler {
                 Some(r) => r.process_i16(chunk, &mut self.buf16).produced,
                 None => {

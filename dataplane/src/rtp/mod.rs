@@ -13,7 +13,7 @@ pub mod stats;
 #[cfg(test)]
 mod tests;
 
-pub use packet::{RTP_HEADER_LEN, RtpHeader, RtpPacket, is_rtcp, write_rtp};
+pub use packet::{RTP_HEADER_LEN, RtpHeader, RtpPacket, is_rtcp, write_rtp, write_rtp_header};
 pub use rtcp::{
     Bye, CompoundIter, ReceiverReport, ReportBlock, RtcpPacket, SenderInfo, SenderReport, build_bye, build_report,
     ntp_from_duration, parse_compound,

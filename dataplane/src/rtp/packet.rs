@@ -113,13 +113,23 @@ pub fn write_rtp(out: &mut [u8], hdr: &RtpHeader, payload: &[u8]) -> usize {
     if out.len() < len {
         return 0;
     }
-    out[0] = 0x80;
-    out[1] = (hdr.pt & 0x7f) | if hdr.marker { 0x80 } else { 0 };
-    out[2..4].copy_from_slice(&hdr.seq.to_be_bytes());
-    out[4..8].copy_from_slice(&hdr.ts.to_be_bytes());
-    out[8..12].copy_from_slice(&hdr.ssrc.to_be_bytes());
+    write_rtp_header(out, hdr);
     out[RTP_HEADER_LEN..len].copy_from_slice(payload);
     len
+}
+
+/// Writes the 12-byte header into `out[..12]` (a payload already written after it, e.g. encoded
+/// in place, is left as it is); returns `false`, writing nothing, when `out` is shorter.
+pub fn write_rtp_header(out: &mut [u8], hdr: &RtpHeader) -> bool {
+    let Some(h) = out.get_mut(..RTP_HEADER_LEN) else {
+        return false;
+    };
+    h[0] = 0x80;
+    h[1] = (hdr.pt & 0x7f) | if hdr.marker { 0x80 } else { 0 };
+    h[2..4].copy_from_slice(&hdr.seq.to_be_bytes());
+    h[4..8].copy_from_slice(&hdr.ts.to_be_bytes());
+    h[8..12].copy_from_slice(&hdr.ssrc.to_be_bytes());
+    true
 }
 
 /// RFC 5761 §4 demultiplexing on a shared port: a version-2 datagram of at least 8 bytes whose

@@ -18,7 +18,8 @@ use super::JitterConfig;
 const BIN_US: i64 = 5_000;
 /// Length of the sliding window that defines the fastest recent packet.
 const WINDOW_US: i64 = 2_000_000;
-/// Capacity of the sliding-minimum queue (packets in the window).
+/// Most entries of the sliding-minimum queue; it is sized for the packets of one window at the
+/// configured frame length, twice over (packets half a frame long), within 32..=512.
 const WINDOW_CAP: usize = 512;
 /// Pseudo-packets of weight given to `initial_delay` before real statistics exist.
 const PRIOR_PACKETS: u64 = 5;
@@ -74,7 +75,7 @@ impl DelayEstimator {
             quantile: cfg.quantile,
             forget: cfg.forget_factor,
             packets: PRIOR_PACKETS,
-            win: vec![(0, 0); WINDOW_CAP],
+            win: vec![(0, 0); Self::window_cap(super::micros(cfg.frame))],
             win_head: 0,
             win_len: 0,
             quantile_us: init,
@@ -87,6 +88,11 @@ impl DelayEstimator {
             max_us,
             discontinuity_us: (2 * max_us).max(1_000_000),
         }
+    }
+
+    fn window_cap(frame_us: i64) -> usize {
+        let per_window = (WINDOW_US / frame_us.max(1)) as usize;
+        (2 * per_window + 8).clamp(32, WINDOW_CAP)
     }
 
     fn bin_of(rel_us: i64, bins: usize) -> usize {

@@ -143,7 +143,7 @@ impl Default for JitterConfig {
         Self {
             clock_rate: 8000,
             frame: Duration::from_millis(20),
-            capacity: 64,
+            capacity: 32,
             max_payload: 640,
             min_delay: Duration::from_millis(20),
             max_delay: Duration::from_millis(200),

@@ -70,10 +70,23 @@ pub const INPUT_RATES: [u32; 6] = [8000, 16000, 22050, 24000, 44100, 48000];
 /// Output rates the resampler produces, in Hz.
 pub const OUTPUT_RATES: [u32; 4] = [8000, 16000, 24000, 48000];
 
-/// Input samples buffered per internal step (beyond the filter history).
-const BLOCK: usize = 960;
+/// Input samples buffered per internal step (beyond the filter history): one 20 ms frame at
+/// 16 kHz. It sizes each stream's history and plane buffers, which a call carries for its whole
+/// life (a longer block buys nothing for 20 ms frames and costs every call memory and cache).
+const BLOCK: usize = 320;
 /// Input samples per step of the `i16` path (sizes its `f32` output scratch).
 const I16_BLOCK: usize = 256;
+/// Length of the `i16` path's `f32` output scratch: one [`I16_BLOCK`] step at the largest
+/// upsampling ratio (×6), plus slack.
+const I16_SCRATCH_LEN: usize = I16_BLOCK * 6 + 8;
+
+thread_local! {
+    /// `f32` outputs of [`Resampler::process_i16`] before their conversion to 16-bit. They only
+    /// live during one call, so every resampler on a thread shares one buffer that stays in cache
+    /// (a shard's calls would otherwise carry one each).
+    static I16_SCRATCH: std::cell::RefCell<Vec<f32>> = std::cell::RefCell::new(vec![0.0; I16_SCRATCH_LEN]);
+}
+
 /// Zeros fed by [`Resampler::flush`].
 static ZEROS: [f32; 64] = [0.0; 64];
 
@@ -176,8 +189,6 @@ pub struct Resampler {
     /// For each `seq`, how far the next output's newest input is ahead
     /// (`⌊(seq + 1) M / L⌋ − ⌊seq M / L⌋`), so the hot loop has no division.
     advance: Vec<usize>,
-    /// `f32` outputs of [`Resampler::process_i16`] before their conversion to 16-bit.
-    scratch_out: Vec<f32>,
 }
 
 /// The input of one processing step: converted to `f32` as it enters the history buffer.
@@ -273,7 +284,6 @@ impl Resampler {
         } else {
             kpad - 1
         };
-        let max_per_input = l.div_ceil(m);
         let (run_max, stride) = if path == Path::Downsample {
             let run_max = BLOCK / m + 1;
             (run_max, run_max + plane_taps - 1 + DECIMATE_SLACK)
@@ -304,7 +314,6 @@ impl Resampler {
             pos: 0,
             seq: 0,
             advance: (0..l).map(|r| (r + 1) * m / l - r * m / l).collect(),
-            scratch_out: vec![0.0; (I16_BLOCK * max_per_input + 8).max(d.latency)],
         };
         r.reset();
         Ok(r)
@@ -530,27 +539,28 @@ impl Resampler {
     }
 
     /// [`process`](Self::process) for 16-bit samples (scaled by 1/32768; outputs rounded (ties to even) and
-    /// saturated). Input is converted straight into the history buffer; outputs go through a
-    /// buffer allocated at construction.
+    /// saturated). Input is converted straight into the history buffer; outputs go through the
+    /// thread's `f32` scratch (allocated once per thread, on its first use).
     pub fn process_i16(&mut self, input: &[i16], output: &mut [i16]) -> Produced {
         if self.path == Path::Copy {
             // The round trip through f32 is exact.
             return copy_through(input, output);
         }
         let mut done = Produced::default();
-        let mut scratch_out = std::mem::take(&mut self.scratch_out);
-        while done.consumed < input.len() {
-            let room = (output.len() - done.produced).min(scratch_out.len());
-            let r = self.process_input(Input::I16(&input[done.consumed..]), &mut scratch_out[..room]);
-            let dst = &mut output[done.produced..done.produced + r.produced];
-            self.kernel.f32_to_i16(&scratch_out[..r.produced], dst);
-            done.consumed += r.consumed;
-            done.produced += r.produced;
-            if r.consumed == 0 {
-                break;
+        I16_SCRATCH.with_borrow_mut(|scratch| {
+            let per_step = (I16_BLOCK * self.l.div_ceil(self.m) + 8).min(scratch.len());
+            while done.consumed < input.len() {
+                let room = (output.len() - done.produced).min(per_step);
+                let r = self.process_input(Input::I16(&input[done.consumed..]), &mut scratch[..room]);
+                let dst = &mut output[done.produced..done.produced + r.produced];
+                self.kernel.f32_to_i16(&scratch[..r.produced], dst);
+                done.consumed += r.consumed;
+                done.produced += r.produced;
+                if r.consumed == 0 {
+                    break;
+                }
             }
-        }
-        self.scratch_out = scratch_out;
+        });
         done
     }
 
@@ -563,11 +573,15 @@ impl Resampler {
                 available: output.len(),
             });
         }
-        let mut scratch_out = std::mem::take(&mut self.scratch_out);
-        let n = self.flush(&mut scratch_out[..need]);
-        self.kernel.f32_to_i16(&scratch_out[..need], output);
-        self.scratch_out = scratch_out;
-        n
+        I16_SCRATCH.with_borrow_mut(|scratch| {
+            if scratch.len() < need {
+                // Only a filter longer than any built-in quality gets here (once per thread).
+                scratch.resize(need, 0.0);
+            }
+            let n = self.flush(&mut scratch[..need]);
+            self.kernel.f32_to_i16(&scratch[..need], output);
+            n
+        })
     }
 }
 

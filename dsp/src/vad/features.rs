@@ -7,7 +7,8 @@
 //! 60–400 Hz pitch range, on a 4 kHz copy), spectral peak concentration (pure tones), energy
 //! modulation over 200 ms, centroid, the noise-floor level and the pitch lag. On top of those, a
 //! small temporal context (fast and slow averages, recent maxima) is kept. All buffers are sized
-//! at construction; nothing allocates per frame.
+//! at construction (the FFT's work buffers once per thread, shared by its extractors); nothing
+//! allocates per frame.
 
 mod filters;
 
@@ -128,6 +129,23 @@ static SHARED: LazyLock<Shared> = LazyLock::new(|| {
     }
 });
 
+/// The FFT's input, output and scratch: they only live during one [`Features::push`], so one set
+/// per thread serves every extractor on it (a shard's calls share one set that stays in cache,
+/// instead of each call carrying 3 KB of its own).
+struct FftWork {
+    input: Vec<f32>,
+    spec: Vec<Complex<f32>>,
+    scratch: Vec<Complex<f32>>,
+}
+
+thread_local! {
+    static FFT_WORK: std::cell::RefCell<FftWork> = std::cell::RefCell::new(FftWork {
+        input: vec![0.0; WIN],
+        spec: SHARED.fft.make_output_vec(),
+        scratch: SHARED.fft.make_scratch_vec(),
+    });
+}
+
 /// The feature extractor: 8 kHz frames in, model input vectors out.
 pub struct Features {
     isa: Isa,
@@ -135,9 +153,6 @@ pub struct Features {
     /// The last `WIN` samples as a ring; the oldest is at `hpos`.
     hist: [f32; WIN],
     hpos: usize,
-    fft_in: Vec<f32>,
-    spec: Vec<Complex<f32>>,
-    scratch: Vec<Complex<f32>>,
     power: [f32; NBINS],
     floors: MinBank<NBANDS>,
     speech_floor: MinBank<1>,
@@ -177,16 +192,11 @@ impl Features {
     /// A fresh extractor using the kernels of `isa`.
     pub fn new(isa: Isa) -> Self {
         let shared: &'static Shared = &SHARED;
-        let scratch = shared.fft.make_scratch_vec();
-        let spec = shared.fft.make_output_vec();
         Features {
             isa,
             shared,
             hist: [0.0; WIN],
             hpos: 0,
-            fft_in: vec![0.0; WIN],
-            spec,
-            scratch,
             power: [0.0; NBINS],
             floors: MinBank::new(),
             speech_floor: MinBank::new(),
@@ -210,14 +220,7 @@ impl Features {
 
     /// Back to the state of a fresh extractor.
     pub fn reset(&mut self) {
-        let isa = self.isa;
-        let spec = std::mem::take(&mut self.spec);
-        let scratch = std::mem::take(&mut self.scratch);
-        let fft_in = std::mem::take(&mut self.fft_in);
-        *self = Features::new(isa);
-        self.spec = spec;
-        self.scratch = scratch;
-        self.fft_in = fft_in;
+        *self = Features::new(self.isa);
     }
 
     /// Frames processed so far.
@@ -247,23 +250,23 @@ impl Features {
         let sh = self.shared;
         let (old, new) = self.hist.split_at(self.hpos);
         let (w_new, w_old) = sh.window.split_at(WIN - self.hpos);
-        let (in_new, in_old) = self.fft_in.split_at_mut(WIN - self.hpos);
-        for ((o, &x), &w) in in_new.iter_mut().zip(new).zip(w_new) {
-            *o = x * w;
-        }
-        for ((o, &x), &w) in in_old.iter_mut().zip(old).zip(w_old) {
-            *o = x * w;
-        }
-        if sh
-            .fft
-            .process_with_scratch(&mut self.fft_in, &mut self.spec, &mut self.scratch)
-            .is_err()
-        {
-            self.spec.fill(Complex::new(0.0, 0.0));
-        }
-        for (p, c) in self.power.iter_mut().zip(&self.spec) {
-            *p = (c.re * c.re + c.im * c.im) * sh.pscale;
-        }
+        let power = &mut self.power;
+        FFT_WORK.with_borrow_mut(|work| {
+            let FftWork { input, spec, scratch } = work;
+            let (in_new, in_old) = input.split_at_mut(WIN - self.hpos);
+            for ((o, &x), &w) in in_new.iter_mut().zip(new).zip(w_new) {
+                *o = x * w;
+            }
+            for ((o, &x), &w) in in_old.iter_mut().zip(old).zip(w_old) {
+                *o = x * w;
+            }
+            if sh.fft.process_with_scratch(input, spec, scratch).is_err() {
+                spec.fill(Complex::new(0.0, 0.0));
+            }
+            for (p, c) in power.iter_mut().zip(spec.iter()) {
+                *p = (c.re * c.re + c.im * c.im) * sh.pscale;
+            }
+        });
 
         // --- 4 kHz copy for the harmonicity, and the running sums: the frame energy and the
         // prefix energies of the pitch buffer (see `psq`), in one loop so their add chains overlap
