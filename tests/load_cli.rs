@@ -122,8 +122,8 @@ fn media_path_allocations_per_call_second_and_state_size() {
     let mut cfg = RtpMediaConfig::new(MediaCodec::Pcmu, 0x1234_5678, Duration::ZERO);
     cfg.remote_rtp = Some(from);
     cfg.remote_trusted = true;
-    // A first call warms what every call shares (FFT plan, per-thread DSP scratch): the second
-    // one's allocations are what each call adds.
+    // A first call warms what every call shares (the VAD's FFT plan; the per-thread DSP scratch
+    // is made by the warm-up frames below): the second one's allocations are what each call adds.
     drop(RtpMedia::new(cfg.clone()).expect("PCMU media"));
     let (m, setup_allocs, setup_bytes) = counted(|| RtpMedia::new(cfg).expect("PCMU media"));
     let n = (BIG_N.load(Ordering::SeqCst) as usize).min(BIG.len());
