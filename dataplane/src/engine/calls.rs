@@ -38,6 +38,9 @@ const MAX_DURATION_GRACE: Duration = Duration::from_secs(25);
 /// call without CRM data.
 const PREFETCH_GRACE: Duration = Duration::from_millis(250);
 
+/// RTP port pairs tried for one call before it is refused (a pair can be held by another
+/// process when the range overlaps the ephemeral ports).
+const BIND_ATTEMPTS: usize = 8;
 /// Retry-After (seconds) on a 503 when the shard is full.
 const RETRY_AFTER_SECS: &str = "5";
 
@@ -320,19 +323,9 @@ impl Shard {
                     .insert(name.to_ascii_lowercase(), serde_json::Value::String(value.to_owned()));
             }
         }
-        let Some(port) = self.ports.take() else {
+        let Some((port, (sockets, rtp_rx, rtcp_rx))) = self.bind_media() else {
             self.refuse(now, call, 503, &[("Retry-After", RETRY_AFTER_SECS)]);
             return;
-        };
-        let bind_ip = self.shared.cfg.sip_bind.ip();
-        let (sockets, rtp_rx, rtcp_rx) = match MediaSockets::bind(bind_ip, port) {
-            Ok(s) => s,
-            Err(e) => {
-                self.ports.give(port);
-                tracing::warn!(shard = self.id, port, error = %e, "cannot bind RTP port");
-                self.refuse(now, call, 503, &[("Retry-After", RETRY_AFTER_SECS)]);
-                return;
-            }
         };
         let caps = LocalCapabilities::new(self.shared.cfg.public_ip(), port);
         c.sdp = AudioSession::new(caps, self.rng.next_u64() >> 1, 1);
@@ -1021,9 +1014,22 @@ impl Shard {
             && !self.ports.is_empty()
     }
 
-    /// A free RTP port.
-    pub fn take_port(&mut self) -> Option<u16> {
-        self.ports.take()
+    /// Media sockets on a free RTP/RTCP port pair of the shard's range: ports another process
+    /// holds are skipped (up to [`BIND_ATTEMPTS`]); `None` when no pair could be bound.
+    pub fn bind_media(&mut self) -> Option<(u16, (MediaSockets, std::net::UdpSocket, std::net::UdpSocket))> {
+        let ip = self.shared.cfg.sip_bind.ip();
+        match self
+            .ports
+            .bind_first(BIND_ATTEMPTS, |port| MediaSockets::bind(ip, port))
+        {
+            Ok(bound) => Some(bound),
+            Err(error) => {
+                if let Some(error) = error {
+                    tracing::warn!(shard = self.id, %error, "cannot bind an RTP port pair");
+                }
+                None
+            }
+        }
     }
 
     /// Returns an RTP port.
@@ -1034,11 +1040,6 @@ impl Shard {
     /// Address in SDP and Contact.
     pub fn public_ip(&self) -> std::net::IpAddr {
         self.shared.cfg.public_ip()
-    }
-
-    /// Address media sockets bind.
-    pub fn bind_ip(&self) -> std::net::IpAddr {
-        self.shared.cfg.sip_bind.ip()
     }
 
     /// A random token.

@@ -10,7 +10,6 @@ use cxb_sip::sdp::{AudioSession, LocalCapabilities};
 
 use super::calls::Shard;
 use super::route;
-use super::rtp_io::MediaSockets;
 
 /// Why a dial request was refused before any INVITE left.
 #[derive(Debug, thiserror::Error)]
@@ -91,15 +90,8 @@ pub(super) fn invite(
     prepare: impl FnOnce(&mut super::call::Call),
 ) -> Result<(cxb_sip::dialog::CallHandle, String), DialError> {
     let now = Instant::now();
-    let port = shard.take_port().ok_or(DialError::NoCapacity)?;
+    let (port, (sockets, rtp_rx, rtcp_rx)) = shard.bind_media().ok_or(DialError::NoCapacity)?;
     let public = shard.public_ip();
-    let (sockets, rtp_rx, rtcp_rx) = match MediaSockets::bind(shard.bind_ip(), port) {
-        Ok(s) => s,
-        Err(_) => {
-            shard.give_port(port);
-            return Err(DialError::NoCapacity);
-        }
-    };
     let host_port = match destination.ip() {
         std::net::IpAddr::V6(ip) => format!("[{ip}]:{}", destination.port()),
         ip => format!("{ip}:{}", destination.port()),
