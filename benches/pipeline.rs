@@ -20,15 +20,21 @@ use cxb_dataplane::rtp::{RtpHeader, RtpPacket, write_rtp};
 
 const FRAMES: usize = 250;
 
-/// One call under test fed by pre-encoded packets of a peer talking, with bot audio queued.
-struct Call {
-    media: RtpMedia,
+/// What the calls under test are fed: pre-encoded packets of a peer talking, and bot audio to
+/// queue.
+struct Source {
     peer: SocketAddr,
     payloads: Vec<Vec<u8>>,
     bot: Vec<i16>,
     pkt: Vec<u8>,
-    k: u64,
     pt: u8,
+}
+
+/// One call under test and the frame it is at.
+struct Call {
+    media: RtpMedia,
+    src: Source,
+    k: u64,
 }
 
 fn speechish(n: usize) -> Vec<i16> {
@@ -44,17 +50,21 @@ fn speechish(n: usize) -> Vec<i16> {
         .collect()
 }
 
-impl Call {
-    fn new(codec: MediaCodec) -> Call {
-        let peer: SocketAddr = "198.18.0.2:30000".parse().unwrap();
-        let cfg = |ssrc, to: SocketAddr| RtpMediaConfig {
-            remote_rtp: Some(to),
-            remote_trusted: true,
-            rtcp_mux: true,
-            ..RtpMediaConfig::new(codec, ssrc, Duration::ZERO)
-        };
-        // The peer encodes FRAMES packets once; the call under test replays them.
-        let mut peer_media = RtpMedia::new(cfg(2, "198.18.0.1:20000".parse().unwrap())).unwrap();
+/// A call's media sending to `to` (trusted, rtcp-mux).
+fn media(codec: MediaCodec, ssrc: u32, to: SocketAddr) -> RtpMedia {
+    RtpMedia::new(RtpMediaConfig {
+        remote_rtp: Some(to),
+        remote_trusted: true,
+        rtcp_mux: true,
+        ..RtpMediaConfig::new(codec, ssrc, Duration::ZERO)
+    })
+    .unwrap()
+}
+
+impl Source {
+    fn new(codec: MediaCodec) -> Source {
+        // The peer encodes FRAMES packets once; the calls under test replay them.
+        let mut peer_media = media(codec, 2, "198.18.0.1:20000".parse().unwrap());
         peer_media.downlink_mut().push_bot_audio(&speechish(FRAMES * 320));
         let mut payloads = Vec::new();
         let mut pt = 0;
@@ -66,21 +76,17 @@ impl Call {
                 }
             });
         }
-        Call {
-            media: RtpMedia::new(cfg(1, peer)).unwrap(),
-            peer,
+        Source {
+            peer: "198.18.0.2:30000".parse().unwrap(),
             payloads,
             bot: speechish(16_000),
             pkt: vec![0; 1600],
-            k: 0,
             pt,
         }
     }
 
-    /// One 20 ms frame: the packet of this frame arrives, then the tick runs.
-    fn frame(&mut self) -> usize {
-        let k = self.k;
-        self.k += 1;
+    /// Frame `k` of `media`: the packet of this frame arrives, then the tick runs.
+    fn frame(&mut self, media: &mut RtpMedia, k: u64) -> usize {
         let now = Duration::from_millis(20 * k);
         let payload = &self.payloads[k as usize % self.payloads.len()];
         let ts_step = if self.pt == 0 { 160 } else { 960 };
@@ -92,16 +98,31 @@ impl Call {
             ssrc: 99,
         };
         let n = write_rtp(&mut self.pkt, &hdr, payload);
-        self.media
-            .on_rtp(now + Duration::from_millis(5), self.peer, &self.pkt[..n]);
-        if self.media.downlink().queued_samples() < 16_000 {
-            self.media.downlink_mut().push_bot_audio(&self.bot);
+        media.on_rtp(now + Duration::from_millis(5), self.peer, &self.pkt[..n]);
+        if media.downlink().queued_samples() < 16_000 {
+            media.downlink_mut().push_bot_audio(&self.bot);
         }
         let mut sent = 0;
-        self.media
-            .tick(now + Duration::from_millis(20), &mut |_, b| sent += b.len());
-        while self.media.poll_event().is_some() {}
+        media.tick(now + Duration::from_millis(20), &mut |_, b| sent += b.len());
+        while media.poll_event().is_some() {}
         sent
+    }
+}
+
+impl Call {
+    fn new(codec: MediaCodec) -> Call {
+        let src = Source::new(codec);
+        Call {
+            media: media(codec, 1, src.peer),
+            src,
+            k: 0,
+        }
+    }
+
+    /// The next 20 ms frame.
+    fn frame(&mut self) -> usize {
+        self.k += 1;
+        self.src.frame(&mut self.media, self.k - 1)
     }
 }
 
@@ -110,36 +131,24 @@ impl Call {
 /// cost under load (memory traffic included), not in a hot cache.
 struct Shard {
     calls: Vec<(RtpMedia, rtrb::Consumer<i16>)>,
-    peer: SocketAddr,
-    payloads: Vec<Vec<u8>>,
-    bot: Vec<i16>,
-    pkt: Vec<u8>,
+    src: Source,
     next: usize,
     k: u64,
 }
 
 impl Shard {
     fn new(n: usize) -> Shard {
-        let proto = Call::new(MediaCodec::Pcmu);
+        let src = Source::new(MediaCodec::Pcmu);
         let calls = (0..n)
             .map(|i| {
-                let cfg = RtpMediaConfig {
-                    remote_rtp: Some(proto.peer),
-                    remote_trusted: true,
-                    rtcp_mux: true,
-                    ..RtpMediaConfig::new(MediaCodec::Pcmu, 1000 + i as u32, Duration::ZERO)
-                };
-                let mut m = RtpMedia::new(cfg).unwrap();
+                let mut m = media(MediaCodec::Pcmu, 1000 + i as u32, src.peer);
                 let ring = m.uplink_mut().take_caller_ring().unwrap();
                 (m, ring)
             })
             .collect();
         Shard {
             calls,
-            peer: proto.peer,
-            payloads: proto.payloads,
-            bot: proto.bot,
-            pkt: proto.pkt,
+            src,
             next: 0,
             k: 0,
         }
@@ -151,26 +160,9 @@ impl Shard {
             self.next = 0;
             self.k += 1;
         }
-        let k = self.k;
         let (m, ring) = &mut self.calls[self.next];
         self.next += 1;
-        let now = Duration::from_millis(20 * k);
-        let payload = &self.payloads[k as usize % self.payloads.len()];
-        let hdr = RtpHeader {
-            pt: 0,
-            marker: k == 0,
-            seq: k as u16,
-            ts: (k as u32).wrapping_mul(160),
-            ssrc: 99,
-        };
-        let n = write_rtp(&mut self.pkt, &hdr, payload);
-        m.on_rtp(now + Duration::from_millis(5), self.peer, &self.pkt[..n]);
-        if m.downlink().queued_samples() < 16_000 {
-            m.downlink_mut().push_bot_audio(&self.bot);
-        }
-        let mut sent = 0;
-        m.tick(now + Duration::from_millis(20), &mut |_, b| sent += b.len());
-        while m.poll_event().is_some() {}
+        let sent = self.src.frame(m, self.k);
         let _ = ring.read_chunk(ring.slots()).map(|c| c.commit_all());
         sent
     }

@@ -139,7 +139,7 @@ impl SendRing {
     /// Queues `bytes` for `to` from `sock` (sent at the next [`flush`](SendRing::flush); at once
     /// when larger than [`SLOT_BYTES`] or on the fallback). `sock` must stay open until that flush.
     pub fn queue(&mut self, sock: &UdpSocket, to: SocketAddr, bytes: &[u8]) {
-        if bytes.len() > SLOT_BYTES {
+        if bytes.len() > SLOT_BYTES || self.ring.is_none() {
             self.send_direct(sock, to, bytes);
             return;
         }
@@ -147,6 +147,7 @@ impl SendRing {
             self.flush();
         }
         let idx = self.queued;
+        // A flush that broke the ring left the fallback.
         let Some(ring) = self.ring.as_mut() else {
             self.send_direct(sock, to, bytes);
             return;
