@@ -45,14 +45,25 @@ fn sipp_uac_calls_at_a_steady_rate_all_succeed() {
 
 #[test]
 fn sipp_uac_pcap_speech_flows_both_ways() {
-    let dp = Dp::start("pcap", BOTS, &[]);
+    pcap_speech_flows_both_ways("pcap", &[]);
+}
+
+/// The same with one receive task per media socket (the path for kernels without multishot
+/// receive) instead of the shard's receive ring.
+#[test]
+fn sipp_uac_pcap_speech_flows_both_ways_without_the_receive_ring() {
+    pcap_speech_flows_both_ways("pcap-tasks", &["--no-recv-ring"]);
+}
+
+fn pcap_speech_flows_both_ways(name: &str, flags: &[&str]) {
+    let dp = Dp::start(name, BOTS, flags);
     // SIPp's built-in uac_pcap plays `pcap/g711a.pcap` relative to its working directory.
-    let sipp_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("sipp-pcap-{}", std::process::id()));
+    let sipp_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("sipp-{name}-{}", std::process::id()));
     std::fs::create_dir_all(sipp_dir.join("pcap")).unwrap();
     for f in std::fs::read_dir("/usr/share/sip-tester").unwrap().flatten() {
         let _ = std::os::unix::fs::symlink(f.path(), sipp_dir.join("pcap").join(f.file_name()));
     }
-    let (ok, errors) = dp.sipp("pcap", &["-sn", "uac_pcap", "-s", "demo", "-m", "1"]);
+    let (ok, errors) = dp.sipp(name, &["-sn", "uac_pcap", "-s", "demo", "-m", "1"]);
     assert!(ok, "SIPp uac_pcap failed: {errors}");
     let recs = dp.wait_records(1, Duration::from_secs(10));
     assert_eq!(recs.len(), 1);

@@ -30,6 +30,10 @@ pub struct Args {
     /// Do not pin shard threads to cores.
     #[arg(long)]
     pub no_pin: bool,
+    /// Receive media with one task per socket instead of the io_uring receive ring (multishot
+    /// receive needs Linux ≥ 6.0; the ring falls back by itself when the kernel refuses it).
+    #[arg(long)]
+    pub no_recv_ring: bool,
     /// Calls per shard before 503.
     #[arg(long, default_value_t = 2000)]
     pub calls_per_shard: u32,
@@ -97,6 +101,7 @@ pub fn config(args: &Args) -> DataplaneConfig {
         c.shards = n.max(1);
     }
     c.pin_threads = !args.no_pin;
+    c.recv_ring = !args.no_recv_ring;
     c.calls_per_shard = args.calls_per_shard;
     c.rtp_ports = args.rtp_ports;
     c.bots_file = args.bots.clone();

@@ -66,6 +66,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         http: args.http,
         shards: None,
         no_pin: false,
+        no_recv_ring: false,
         calls_per_shard: 2000,
         rtp_ports: args.rtp_ports,
         bots: args.bots.clone(),

@@ -19,8 +19,9 @@ use cxb_sip::sdp::{AudioSession, LocalCapabilities, NegotiatedAudio, SessionDesc
 use super::agent::{AgentInput, CallAgent, ShardEffect};
 use super::call::{Call, unix_ms};
 use super::ports::PortPool;
+use super::recv_ring;
 use super::route::TokenRng;
-use super::rtp_io::MediaSockets;
+use super::rtp_io::{MediaRing, MediaSockets};
 use super::send_ring::{self, SendRing};
 use super::shard::ShardMsg;
 use super::voice;
@@ -67,6 +68,8 @@ pub struct Shard {
     prefetching: HashMap<CallHandle, Instant>,
     /// Every media datagram of a tick leaves through one io_uring submission.
     send_ring: SendRing,
+    /// Every call's media receives (`None`: the kernel lacks it; each socket has a task).
+    recv_ring: Option<MediaRing>,
 }
 
 /// CPU load of the shard thread: thread CPU time over wall time, sampled every second.
@@ -143,6 +146,7 @@ impl Shard {
             agents: AgentFactory::new(shared.cfg.providers),
             prefetching: HashMap::new(),
             send_ring: SendRing::new(send_ring::SHARD_CAPACITY),
+            recv_ring: if shared.cfg.recv_ring { open_recv_ring() } else { None },
             shared,
         })
     }
@@ -323,7 +327,7 @@ impl Shard {
                     .insert(name.to_ascii_lowercase(), serde_json::Value::String(value.to_owned()));
             }
         }
-        let Some((port, (sockets, rtp_rx, rtcp_rx))) = self.bind_media() else {
+        let Some((port, (mut sockets, rtp_rx, rtcp_rx))) = self.bind_media() else {
             self.refuse(now, call, 503, &[("Retry-After", RETRY_AFTER_SECS)]);
             return;
         };
@@ -351,7 +355,8 @@ impl Shard {
                 c.event(Ev::Other, "late offer: SDP offer sent in the 200");
             }
         }
-        sockets.spawn_receivers(&self.me(), call, rtp_rx, rtcp_rx);
+        let me = self.me();
+        sockets.start_receivers(self.recv_ring.as_mut(), &me, call, rtp_rx, rtcp_rx);
         c.sockets = Some(sockets);
         let early = c.bot.ring == Ring::EarlyMedia && c.media.is_some();
         let ring = if early {
@@ -645,8 +650,8 @@ impl Shard {
     }
 
     fn release(&mut self, c: &mut Call) {
-        if let Some(s) = c.sockets.take() {
-            s.stop();
+        if let Some(mut s) = c.sockets.take() {
+            s.stop_receivers(self.recv_ring.as_mut());
             self.ports.give(s.port);
         }
         if let Some(r) = c.recording.take() {
@@ -695,6 +700,38 @@ impl Shard {
     /// A datagram on a call's RTP or RTCP socket; false when the call is gone.
     pub fn on_media_datagram(&mut self, call: CallHandle, is_rtcp: bool, src: SocketAddr, data: &[u8]) -> bool {
         let now = self.media_now(Instant::now());
+        self.media_datagram_at(now, call, is_rtcp, src, data)
+    }
+
+    /// A reactor watch on the receive ring (readable when datagrams wait), if the shard has one.
+    pub fn watch_recv_ring(&self) -> Option<std::io::Result<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>>> {
+        self.recv_ring.as_ref().map(|r| r.watch())
+    }
+
+    /// Stops using the receive ring for new calls (its fd could not be watched).
+    pub fn drop_recv_ring(&mut self) {
+        self.recv_ring = None;
+    }
+
+    /// Hands every datagram waiting on the receive ring to its call; returns how many.
+    pub fn drain_media(&mut self) -> usize {
+        let Some(mut ring) = self.recv_ring.take() else {
+            return 0;
+        };
+        let now = self.media_now(Instant::now());
+        let n = ring.drain(|(call, is_rtcp), src, data| self.media_datagram_at(now, call, is_rtcp, src, data));
+        self.recv_ring = Some(ring);
+        n
+    }
+
+    fn media_datagram_at(
+        &mut self,
+        now: Duration,
+        call: CallHandle,
+        is_rtcp: bool,
+        src: SocketAddr,
+        data: &[u8],
+    ) -> bool {
         let Some(c) = self.calls.get_mut(&call) else {
             return false;
         };
@@ -1068,11 +1105,12 @@ impl Shard {
         &mut self,
         call: CallHandle,
         mut c: Call,
-        sockets: MediaSockets,
+        mut sockets: MediaSockets,
         rtp_rx: std::net::UdpSocket,
         rtcp_rx: std::net::UdpSocket,
     ) {
-        sockets.spawn_receivers(&self.me(), call, rtp_rx, rtcp_rx);
+        let me = self.me();
+        sockets.start_receivers(self.recv_ring.as_mut(), &me, call, rtp_rx, rtcp_rx);
         c.sockets = Some(sockets);
         let leg = c.bridge.is_leg;
         if !leg {
@@ -1096,6 +1134,17 @@ impl Shard {
 #[derive(Debug, Default)]
 struct TickEvents {
     events: [Option<MediaEvent>; 8],
+}
+
+/// The shard's receive ring, or `None` (logged) when the kernel cannot provide one.
+fn open_recv_ring() -> Option<MediaRing> {
+    match MediaRing::new(recv_ring::SHARD_BUFFERS, recv_ring::BUFFER_BYTES) {
+        Ok(r) => Some(r),
+        Err(error) => {
+            tracing::warn!(%error, "no io_uring receive ring; media sockets are received one task each");
+            None
+        }
+    }
 }
 
 /// First half of a call's tick: its bot frame queued on the shard's ring (see `RtpMedia::tick_send`).

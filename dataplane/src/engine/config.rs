@@ -11,6 +11,9 @@ pub struct DataplaneConfig {
     pub shards: usize,
     /// Pin shard `i` to core `i` (off in tests that run many dataplanes on 2 cores).
     pub pin_threads: bool,
+    /// Receive every call's media on the shard's io_uring receive ring (multishot receive);
+    /// `false`: one task per socket.
+    pub recv_ring: bool,
     /// SIP listen address, UDP and TCP (default `0.0.0.0:5060`).
     pub sip_bind: SocketAddr,
     /// Address written into Via, Contact and SDP. Defaults to the bind address, or when that is
@@ -49,6 +52,7 @@ impl DataplaneConfig {
         DataplaneConfig {
             shards,
             pin_threads: true,
+            recv_ring: true,
             sip_bind: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 5060)),
             advertised_ip: None,
             rtp_ports: (20000, 40000),

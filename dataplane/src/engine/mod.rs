@@ -9,6 +9,7 @@ mod calls;
 pub mod config;
 mod dial;
 mod ports;
+pub mod recv_ring;
 pub mod route;
 mod rtp_io;
 pub mod send_ring;

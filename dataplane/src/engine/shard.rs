@@ -89,6 +89,17 @@ pub fn run(
         };
         let _ = ready.send(Ok(()));
         tokio_uring::spawn(udp_loop(shard.clone(), sockets.udp_recv));
+        let watch = shard.borrow().watch_recv_ring();
+        match watch {
+            Some(Ok(fd)) => {
+                tokio::task::spawn_local(media_recv_loop(shard.clone(), fd));
+            }
+            Some(Err(error)) => {
+                tracing::warn!(%error, "cannot watch the receive ring; media sockets are received one task each");
+                shard.borrow_mut().drop_recv_ring();
+            }
+            None => {}
+        }
         tokio::task::spawn_local(tcp_accept_loop(shard.clone(), sockets.tcp, shared.tcp.clone()));
         tokio::task::spawn_local(tick_loop(shard.clone()));
         tokio::task::spawn_local(super::agent::local_spawner());
@@ -135,6 +146,21 @@ async fn udp_loop(shard: Rc<RefCell<Shard>>, sock: tokio_uring::net::UdpSocket) 
         let datagram = Bytes::copy_from_slice(&buf[..n]);
         deliver_datagram(&shard, datagram, source, Transport::Udp);
         if shard.borrow().stopping() {
+            break;
+        }
+    }
+}
+
+/// Drains the receive ring whenever its fd reports completions: every datagram that arrived on
+/// any call's RTP or RTCP socket since the last wake-up, in one pass.
+async fn media_recv_loop(shard: Rc<RefCell<Shard>>, fd: tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>) {
+    loop {
+        let Ok(mut ready) = fd.readable().await else { break };
+        // Clear first: a completion posted while draining wakes the loop again.
+        ready.clear_ready();
+        let mut s = shard.borrow_mut();
+        s.drain_media();
+        if s.stopped() {
             break;
         }
     }
