@@ -408,7 +408,7 @@ fn drain(
                         seg,
                         TtsAudio {
                             sample_rate: RATE,
-                            pcm: vec![0; n],
+                            pcm: vec![0; n].into(),
                         },
                     ),
                 ));

@@ -10,6 +10,8 @@ use std::fmt;
 
 use tokio::sync::mpsc;
 
+use crate::media::SharedPcm;
+
 /// Results of one provider operation, in order; the channel closes when the operation ends.
 pub type EventRx<T> = mpsc::UnboundedReceiver<Result<T, ProviderError>>;
 /// The sending side of an [`EventRx`].
@@ -199,8 +201,8 @@ pub struct TtsParams {
 pub struct TtsAudio {
     /// Rate of `pcm`.
     pub sample_rate: u32,
-    /// Mono samples.
-    pub pcm: Vec<i16>,
+    /// Mono samples: a slice of a cached phrase (shared, not copied) or a fresh buffer.
+    pub pcm: SharedPcm,
 }
 
 /// A text-to-speech provider.

@@ -408,7 +408,7 @@ impl CallAgent {
                 }
                 Action::PlayAudio { pcm16k, .. } => {
                     if let Some(m) = media.as_deref_mut() {
-                        m.downlink_mut().push_bot_audio(&pcm16k);
+                        m.downlink_mut().push_pcm(pcm16k);
                     }
                 }
                 Action::StopPlayout => {

@@ -1,10 +1,12 @@
 //! Bot → caller: a playout queue of 16 kHz bot audio with marks, cleared on barge-in, read out
 //! in 20 ms frames at the line rate.
 //!
-//! The queue holds the audio pushed as chunks (one per TTS piece or prompt) and frees each chunk
+//! The queue holds the audio pushed as chunks (one per TTS piece or prompt) and drops each chunk
 //! once it has played, so a call's memory follows what is queued now — nothing while the bot is
 //! silent — instead of a ring sized for the longest prompt that every call would touch in full.
-//! Reading a frame never allocates; pushing allocates one chunk.
+//! Chunks are [`SharedPcm`] slices: a cached phrase many calls play is queued by reference
+//! ([`Downlink::push_pcm`]), never copied per call. Reading a frame never allocates; pushing
+//! allocates at most one chunk (none for shared audio, beyond the queue's own growth).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -12,7 +14,7 @@ use std::sync::Arc;
 use cxb_dsp::resample::{Quality, Resampler};
 
 use super::events::EventQueue;
-use super::{FRAME_16K, MediaError, MediaEvent, PIPELINE_RATE};
+use super::{FRAME_16K, MediaError, MediaEvent, PIPELINE_RATE, SharedPcm};
 
 /// Most audio queued at once: 30 s at 16 kHz.
 pub const DOWNLINK_CAPACITY: usize = 30 * PIPELINE_RATE as usize;
@@ -22,9 +24,8 @@ const MARK_CAP: usize = 64;
 /// The bot side of a call's audio. See the [module docs](self).
 #[derive(Debug)]
 pub struct Downlink {
-    /// Queued chunks; the front one is read from `front_pos`.
-    queue: VecDeque<Arc<[i16]>>,
-    front_pos: usize,
+    /// Queued chunks; the front one is advanced as it plays.
+    queue: VecDeque<SharedPcm>,
     /// Absolute sample positions (never wrap in practice: u64).
     read: u64,
     write: u64,
@@ -48,7 +49,6 @@ impl Downlink {
     pub fn new(line_rate: u32) -> Result<Self, MediaError> {
         let mut d = Downlink {
             queue: VecDeque::new(),
-            front_pos: 0,
             read: 0,
             write: 0,
             marks: [(0, 0); MARK_CAP],
@@ -100,12 +100,24 @@ impl Downlink {
     }
 
     /// Enqueues 16 kHz bot audio (copied); returns how many samples were accepted (the rest did
-    /// not fit under [`DOWNLINK_CAPACITY`]).
+    /// not fit under [`DOWNLINK_CAPACITY`]). For audio that is already shared, use
+    /// [`push_pcm`](Self::push_pcm), which does not copy.
     pub fn push_bot_audio(&mut self, pcm16k: &[i16]) -> usize {
-        let n = pcm16k.len().min(DOWNLINK_CAPACITY - self.queued_samples());
+        let n = pcm16k.len().min(self.room());
         if n > 0 {
-            self.queue.push_back(Arc::from(&pcm16k[..n]));
-            self.write += n as u64;
+            self.enqueue(SharedPcm::from(&pcm16k[..n]));
+        }
+        n
+    }
+
+    /// Enqueues shared 16 kHz bot audio without copying it (a slice of a cached phrase); returns
+    /// how many samples were accepted: what does not fit under `DOWNLINK_CAPACITY` (30 s) is cut off
+    /// (a cut slice still shares its buffer).
+    pub fn push_pcm(&mut self, mut pcm16k: SharedPcm) -> usize {
+        let n = pcm16k.len().min(self.room());
+        if n > 0 {
+            pcm16k.truncate(n);
+            self.enqueue(pcm16k);
         }
         n
     }
@@ -113,14 +125,24 @@ impl Downlink {
     /// Enqueues shared 16 kHz audio without copying it (a prompt many calls play, such as
     /// ringback); returns whether it fitted under [`DOWNLINK_CAPACITY`] (all or nothing).
     pub fn push_shared(&mut self, pcm16k: Arc<[i16]>) -> bool {
-        if pcm16k.len() > DOWNLINK_CAPACITY - self.queued_samples() {
+        if pcm16k.len() > self.room() {
             return false;
         }
         if !pcm16k.is_empty() {
-            self.write += pcm16k.len() as u64;
-            self.queue.push_back(pcm16k);
+            self.enqueue(SharedPcm::new(pcm16k));
         }
         true
+    }
+
+    /// Samples that still fit under [`DOWNLINK_CAPACITY`].
+    fn room(&self) -> usize {
+        DOWNLINK_CAPACITY.saturating_sub(self.queued_samples())
+    }
+
+    /// Appends a non-empty chunk.
+    fn enqueue(&mut self, pcm16k: SharedPcm) {
+        self.write += pcm16k.len() as u64;
+        self.queue.push_back(pcm16k);
     }
 
     /// Inserts a mark after the audio queued so far; [`MediaEvent::MarkPlayed`] is reported when
@@ -139,7 +161,6 @@ impl Downlink {
     pub fn clear(&mut self) {
         self.read = self.write;
         self.queue.clear();
-        self.front_pos = 0;
         if let Some(r) = &mut self.resampler {
             // No filter tail of the flushed audio either.
             r.reset();
@@ -181,14 +202,13 @@ impl Downlink {
     pub fn next_frame(&mut self, out: &mut [i16]) -> usize {
         let mut had = 0;
         while had < FRAME_16K {
-            let Some(front) = self.queue.front() else { break };
-            let take = (front.len() - self.front_pos).min(FRAME_16K - had);
-            self.last[had..had + take].copy_from_slice(&front[self.front_pos..self.front_pos + take]);
+            let Some(front) = self.queue.front_mut() else { break };
+            let take = front.len().min(FRAME_16K - had);
+            self.last[had..had + take].copy_from_slice(&front[..take]);
             had += take;
-            self.front_pos += take;
-            if self.front_pos == front.len() {
+            front.advance(take);
+            if front.is_empty() {
                 self.queue.pop_front();
-                self.front_pos = 0;
             }
         }
         self.last[had..].fill(0);

@@ -11,8 +11,10 @@
 //!
 //! - [`Uplink`]: caller audio at the line rate → 16 kHz, VAD with echo veto, an `rtrb` ring for
 //!   the speech-to-text side, `SpeechStarted` / `SpeechEnded` events.
-//! - [`Downlink`]: a preallocated 30 s playout queue of bot audio at 16 kHz with marks, `clear`
+//! - [`Downlink`]: a playout queue of up to 30 s of bot audio at 16 kHz with marks, `clear`
 //!   for barge-in, 20 ms frames at the line rate.
+//! - [`SharedPcm`]: a reference-counted slice of samples, so a cached phrase is queued on every
+//!   call's downlink without a per-call copy.
 //! - [`RtpMedia`]: one SIP call's RTP/RTCP: symmetric-RTP latching, jitter buffer, DTMF in and
 //!   out (RFC 4733), RTCP reports every ~5 s, quality counters.
 
@@ -20,6 +22,7 @@ mod codec;
 mod config;
 mod downlink;
 mod events;
+mod pcm;
 mod quality;
 mod session;
 mod session_rtcp;
@@ -27,6 +30,8 @@ mod uplink;
 
 #[cfg(test)]
 mod loopback_tests;
+#[cfg(test)]
+mod pcm_tests;
 #[cfg(test)]
 mod session_tests;
 #[cfg(test)]
@@ -36,6 +41,7 @@ pub use codec::MediaCodec;
 pub use config::RtpMediaConfig;
 pub use downlink::Downlink;
 pub use events::MediaEvent;
+pub use pcm::SharedPcm;
 pub use quality::RtpQuality;
 pub use session::RtpMedia;
 pub use uplink::Uplink;

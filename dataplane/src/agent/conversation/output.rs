@@ -10,7 +10,7 @@ use cxb_model::{CallEventKind, TranscriptEntry, TranscriptRole};
 use super::types::{Action, SegmentId};
 use super::{Conversation, Voicemail, append, text};
 use crate::agent::api::{ChatMessage, ProviderError, ProviderErrorKind, Role, TtsAudio};
-use crate::media::PIPELINE_RATE;
+use crate::media::{PIPELINE_RATE, SharedPcm};
 
 /// Rough 16 kHz samples per character of speech, to estimate a segment still being synthesized.
 const SAMPLES_PER_CHAR: u64 = 1040;
@@ -26,8 +26,9 @@ pub(super) struct Seg {
     pub(super) msg: Option<usize>,
     pub(super) speak_at: Duration,
     pub(super) tts_done: bool,
-    /// Audio received and not yet pushed, at `rate`.
-    pub(super) pending: Vec<i16>,
+    /// Audio received and not yet pushed, at `rate`: the chunks as received (slices of a cached
+    /// phrase stay shared, never merged into a copy).
+    pub(super) pending: Vec<SharedPcm>,
     pub(super) rate: u32,
     /// Position of its first pushed sample in the pushed stream.
     pub(super) start: Option<u64>,
@@ -97,7 +98,7 @@ impl Conversation {
         let first = !s.got_audio;
         s.got_audio = true;
         let (reply_seg, speak_at) = (s.reply, s.speak_at);
-        s.pending.extend_from_slice(&audio.pcm);
+        s.pending.push(audio.pcm);
         if first
             && reply_seg
             && let Some(r) = &mut self.reply
@@ -134,8 +135,8 @@ impl Conversation {
                 let pcm = std::mem::take(&mut self.segs[i].pending);
                 let (id, rate, reply_seg) = (self.segs[i].id, self.segs[i].rate, self.segs[i].reply);
                 let out = self.resample_16k(now, id, rate, pcm);
-                if !out.is_empty() {
-                    let n = out.len() as u64;
+                let n: u64 = out.iter().map(|c| c.len() as u64).sum();
+                if n > 0 {
                     if self.line.is_none() {
                         self.line = Some((self.ms(now), String::new()));
                         self.event(now, CallEventKind::BotTurnStarted, "");
@@ -151,7 +152,9 @@ impl Conversation {
                     {
                         r.lat.total_ms = Some(now.saturating_sub(r.caller_end).as_millis() as u32);
                     }
-                    self.actions.push_back(Action::PlayAudio { seg: id, pcm16k: out });
+                    let chunks = out.into_iter().filter(|c| !c.is_empty());
+                    self.actions
+                        .extend(chunks.map(|pcm16k| Action::PlayAudio { seg: id, pcm16k }));
                 }
             }
             if !self.segs[i].tts_done {
@@ -161,8 +164,9 @@ impl Conversation {
         }
     }
 
-    /// Resamples a segment's audio to 16 kHz (one resampler, reset at each new segment).
-    fn resample_16k(&mut self, now: Duration, seg: SegmentId, rate: u32, pcm: Vec<i16>) -> Vec<i16> {
+    /// A segment's audio at 16 kHz: the chunks themselves at 16 kHz (shared, not copied), else one
+    /// fresh resampled chunk (one resampler, reset at each new segment).
+    fn resample_16k(&mut self, now: Duration, seg: SegmentId, rate: u32, pcm: Vec<SharedPcm>) -> Vec<SharedPcm> {
         if rate == PIPELINE_RATE {
             return pcm;
         }
@@ -184,22 +188,25 @@ impl Conversation {
         let Some(r) = &mut self.resampler else {
             return Vec::new();
         };
-        let mut out = vec![0i16; r.output_len_for(pcm.len()) + 64];
-        let mut done = 0;
+        let total: usize = pcm.iter().map(|c| c.len()).sum();
+        let mut out = vec![0i16; r.output_len_for(total) + 64];
         let mut produced = 0;
-        while done < pcm.len() {
-            if out.len() - produced < 64 {
-                out.resize(out.len() + 1024, 0);
-            }
-            let p = r.process_i16(&pcm[done..], &mut out[produced..]);
-            done += p.consumed;
-            produced += p.produced;
-            if p.consumed == 0 && p.produced == 0 {
-                break;
+        for chunk in &pcm {
+            let mut done = 0;
+            while done < chunk.len() {
+                if out.len() - produced < 64 {
+                    out.resize(out.len() + 1024, 0);
+                }
+                let p = r.process_i16(&chunk[done..], &mut out[produced..]);
+                done += p.consumed;
+                produced += p.produced;
+                if p.consumed == 0 && p.produced == 0 {
+                    break;
+                }
             }
         }
         out.truncate(produced);
-        out
+        vec![out.into()]
     }
 
     /// 16 kHz samples played so far.

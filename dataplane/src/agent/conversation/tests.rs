@@ -171,7 +171,7 @@ impl H {
                     let t = self.now.as_millis() as u64 + self.tts_latency;
                     let audio = TtsAudio {
                         sample_rate: self.tts_rate,
-                        pcm: vec![1000; n],
+                        pcm: vec![1000; n].into(),
                     };
                     self.at(t, Ev::Tts(*seg, audio));
                     self.at(t, Ev::TtsDone(*seg));

@@ -9,6 +9,7 @@ use cxb_model::{
 };
 
 use crate::agent::api::ChatRequest;
+use crate::media::SharedPcm;
 
 /// One LLM request (a turn may make several: retries, tool rounds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -71,12 +72,14 @@ pub enum Action {
         /// Segment id.
         seg: SegmentId,
     },
-    /// Push this 16 kHz audio onto the downlink (`Downlink::push_bot_audio`), after earlier audio.
+    /// Push this 16 kHz audio onto the downlink (`Downlink::push_pcm`), after earlier audio. A
+    /// segment's audio comes as one or more of these in a row.
     PlayAudio {
         /// The segment it belongs to.
         seg: SegmentId,
-        /// Mono 16 kHz samples.
-        pcm16k: Vec<i16>,
+        /// Mono 16 kHz samples (non-empty): a slice of a cached phrase when the TTS audio was at
+        /// 16 kHz (not copied), else freshly resampled.
+        pcm16k: SharedPcm,
     },
     /// Barge-in: clear the downlink now (`Downlink::clear`), before sending the next frame.
     StopPlayout,

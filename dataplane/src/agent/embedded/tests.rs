@@ -267,11 +267,21 @@ fn repeated_phrases_come_from_the_cache_at_once() {
         // A hit is answered during speak(): every chunk is already in the channel.
         let mut second = tts.speak(phrase, &params);
         let mut b = Vec::new();
+        let mut chunks = Vec::new();
         while let Ok(Ok(c)) = second.try_recv() {
             assert_eq!(c.sample_rate, ESPEAK_RATE);
             b.extend_from_slice(&c.pcm);
+            chunks.push(c.pcm);
         }
         assert_eq!(a, b);
+        // Hits hand out slices of the cached buffer, not copies.
+        let mut third = tts.speak(phrase, &params);
+        for c in &chunks {
+            let Ok(Ok(d)) = third.try_recv() else {
+                panic!("cached chunk")
+            };
+            assert!(d.pcm.shares_buffer(c) && d.pcm.as_ptr() == c.as_ptr());
+        }
         assert!(tts.speak("   ", &params).recv().await.is_none(), "blank text: no audio");
     });
 }

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::agent::api::{EventRx, EventTx, ProviderError, ProviderErrorKind, Tts, TtsAudio, TtsParams, event_channel};
+use crate::media::SharedPcm;
 use crate::sys::espeak::{Espeak, EspeakError};
 
 /// espeak-ng's output rate.
@@ -161,7 +162,7 @@ fn render(es: &mut Espeak, text: &str, voice: &str, out: &Output) -> Result<Opti
             && tx
                 .send(Ok(TtsAudio {
                     sample_rate: rate,
-                    pcm: pcm.to_vec(),
+                    pcm: SharedPcm::from(pcm),
                 }))
                 .is_err()
         {
@@ -214,18 +215,23 @@ pub(crate) fn submit(text: &str, voice: String, out: Output) {
     }
 }
 
-/// Sends `pcm` as chunks of `chunk` samples.
-pub(crate) fn send_chunks(tx: &EventTx<TtsAudio>, rate: u32, pcm: &[i16], chunk: usize) {
-    for c in pcm.chunks(chunk.max(1)) {
+/// Sends `pcm` as chunks of `chunk` samples: slices of the one buffer, not copies.
+pub(crate) fn send_chunks(tx: &EventTx<TtsAudio>, rate: u32, pcm: &Arc<[i16]>, chunk: usize) {
+    let all = SharedPcm::from(Arc::clone(pcm));
+    let chunk = chunk.max(1);
+    let mut at = 0;
+    while at < all.len() {
+        let end = (at + chunk).min(all.len());
         if tx
             .send(Ok(TtsAudio {
                 sample_rate: rate,
-                pcm: c.to_vec(),
+                pcm: all.slice(at..end),
             }))
             .is_err()
         {
             return;
         }
+        at = end;
     }
 }
 

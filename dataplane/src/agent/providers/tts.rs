@@ -1,10 +1,13 @@
 //! Streamed text to speech: OpenAI-compatible `audio/speech` (24 kHz PCM) and ElevenLabs
 //! `text-to-speech/{voice}/stream` (PCM at 8–44.1 kHz).
 
+use std::sync::Arc;
+
 use serde_json::json;
 
 use super::pool::{self, BodyReader, HttpPool, Timeouts};
 use crate::agent::api::{EventRx, EventTx, ProviderError, Tts, TtsAudio, TtsParams, event_channel};
+use crate::media::SharedPcm;
 use cxb_model::{ProviderEndpoint, StageConfig};
 
 /// OpenAI default speech model.
@@ -34,24 +37,30 @@ impl PcmAssembler {
 
     /// The whole samples completed by `bytes` (a trailing odd byte is kept for the next call).
     pub fn push(&mut self, bytes: &[u8]) -> Vec<i16> {
-        let mut pcm = Vec::with_capacity(bytes.len() / 2 + 1);
-        let mut rest = bytes;
-        if let Some(lo) = self.odd.take() {
-            match rest.split_first() {
-                Some((&hi, r)) => {
-                    pcm.push(i16::from_le_bytes([lo, hi]));
-                    rest = r;
-                }
-                None => {
-                    self.odd = Some(lo);
-                    return pcm;
-                }
+        self.samples(bytes).collect()
+    }
+
+    /// Like [`push`](Self::push), decoded straight into a shared buffer (one allocation, no
+    /// intermediate `Vec`).
+    pub fn push_shared(&mut self, bytes: &[u8]) -> SharedPcm {
+        self.samples(bytes).collect::<Arc<[i16]>>().into()
+    }
+
+    /// The samples `bytes` completes, of exactly known length (so collecting allocates once).
+    fn samples<'a>(&mut self, bytes: &'a [u8]) -> impl Iterator<Item = i16> + use<'a> {
+        let (head, rest) = match (self.odd.take(), bytes.split_first()) {
+            (Some(lo), Some((&hi, rest))) => (Some(i16::from_le_bytes([lo, hi])), rest),
+            (Some(lo), None) => {
+                self.odd = Some(lo);
+                (None, bytes)
             }
+            (None, _) => (None, bytes),
+        };
+        let pairs = rest.chunks_exact(2);
+        if let Some(&b) = pairs.remainder().first() {
+            self.odd = Some(b);
         }
-        let mut pairs = rest.chunks_exact(2);
-        pcm.extend(pairs.by_ref().map(|p| i16::from_le_bytes([p[0], p[1]])));
-        self.odd = pairs.remainder().first().copied();
-        pcm
+        head.into_iter().chain(pairs.map(|p| i16::from_le_bytes([p[0], p[1]])))
     }
 }
 
@@ -59,7 +68,7 @@ impl PcmAssembler {
 async fn stream_pcm(mut body: BodyReader, rate: u32, tx: &EventTx<TtsAudio>) -> Result<(), ProviderError> {
     let mut asm = PcmAssembler::new();
     while let Some(chunk) = body.next().await? {
-        let pcm = asm.push(&chunk);
+        let pcm = asm.push_shared(&chunk);
         if pcm.is_empty() {
             continue;
         }

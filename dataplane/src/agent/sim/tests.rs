@@ -143,6 +143,13 @@ fn espeak_phrases_are_rendered_once_and_shared() {
             c.push(chunk);
         }
         assert_eq!(a, c);
+        for ((x, y), z) in a.iter().zip(&b).zip(&c) {
+            assert!(
+                x.pcm.shares_buffer(&y.pcm) && x.pcm.shares_buffer(&z.pcm),
+                "one render, shared"
+            );
+            assert_eq!((x.pcm.as_ptr(), x.pcm.as_ptr()), (y.pcm.as_ptr(), z.pcm.as_ptr()));
+        }
         let pcm: Vec<i16> = a.iter().flat_map(|c| c.pcm.iter().copied()).collect();
         assert_ne!(
             pcm,
@@ -242,4 +249,93 @@ fn llm_transfers_when_the_caller_asks_for_an_agent() {
         }
         assert_eq!(n, SIM_REPLY.len() + 1);
     }
+}
+
+/// Everything `rx` holds now (a cached phrase is sent before `speak` returns).
+fn ready<T>(rx: &mut EventRx<T>) -> Vec<T> {
+    std::iter::from_fn(|| rx.try_recv().ok().map(|r| r.expect("no provider error"))).collect()
+}
+
+#[test]
+fn speaking_a_cached_phrase_twice_hands_out_the_same_buffer() {
+    let tts = SimTts::new(SimVoice::Synthetic);
+    let phrase = "Every caller hears this same line.";
+    let a = ready(&mut tts.speak(phrase, &TtsParams::default()));
+    let b = ready(&mut tts.speak(phrase, &TtsParams::default()));
+    assert!(a.len() > 5);
+    assert_eq!(a, b);
+    let cache = Arc::clone(a[0].pcm.buffer());
+    assert_eq!(
+        cache.len(),
+        a.iter().map(|c| c.pcm.len()).sum::<usize>(),
+        "chunks tile the phrase"
+    );
+    let mut at = 0;
+    for (x, y) in a.iter().zip(&b) {
+        assert!(Arc::ptr_eq(x.pcm.buffer(), &cache) && Arc::ptr_eq(y.pcm.buffer(), &cache));
+        assert_eq!(x.pcm.as_ptr(), cache[at..].as_ptr(), "a slice of the cache, not a copy");
+        assert_eq!(y.pcm.as_ptr(), x.pcm.as_ptr());
+        at += x.pcm.len();
+    }
+}
+
+#[test]
+fn cached_phrase_reaches_two_calls_downlinks_without_a_copy() {
+    use std::rc::Rc;
+
+    use cxb_model::{BotConfig, CallDirection};
+
+    use crate::agent::conversation::{Action, Conversation, ConversationCtx};
+    use crate::media::{Downlink, FRAME_16K};
+
+    let opening = "Thanks for calling, how can I help you today?";
+    let tts = SimTts::new(SimVoice::Synthetic);
+    let mut bot = BotConfig::new("demo", "Demo");
+    bot.opening_message = opening.to_owned();
+    let bot = Rc::new(bot);
+    let now = Duration::ZERO;
+    let mut calls = Vec::new();
+    let mut slices = 0;
+    for _ in 0..2 {
+        let mut c = Conversation::new(Rc::clone(&bot), ConversationCtx::new(CallDirection::Inbound, now));
+        let mut d = Downlink::new(8000).unwrap();
+        c.on_answered(now);
+        let mut played = 0;
+        while let Some(a) = c.poll_action() {
+            match a {
+                Action::Speak { seg, text } => {
+                    assert_eq!(text, opening);
+                    for chunk in ready(&mut tts.speak(&text, &TtsParams::default())) {
+                        c.on_tts(now, seg, chunk);
+                    }
+                    c.on_tts_done(now, seg);
+                }
+                Action::PlayAudio { pcm16k, .. } => {
+                    let n = pcm16k.len();
+                    played += n;
+                    slices += 1;
+                    assert_eq!(d.push_pcm(pcm16k), n);
+                }
+                _ => {}
+            }
+        }
+        assert!(played > FRAME_16K * 10, "the opening was queued");
+        calls.push((c, d));
+    }
+    // The cache's buffer: what a later speak hands out.
+    let cache = Arc::clone(ready(&mut tts.speak(opening, &TtsParams::default()))[0].pcm.buffer());
+    assert_eq!(calls[0].1.queued_samples(), cache.len());
+    // The cache map, `cache` and every slice queued on both downlinks: no copies.
+    assert_eq!(Arc::strong_count(&cache), 2 + slices, "queued by reference");
+    let want = synthetic_speech(opening);
+    let mut out = [0i16; 160];
+    for (_, d) in &mut calls {
+        let mut heard = Vec::new();
+        while d.queued_samples() > 0 {
+            d.next_frame(&mut out);
+            heard.extend_from_slice(d.last_frame_16k());
+        }
+        assert_eq!(heard[..want.len()], want[..], "plays the phrase sample for sample");
+    }
+    assert_eq!(Arc::strong_count(&cache), 2, "played slices are dropped");
 }

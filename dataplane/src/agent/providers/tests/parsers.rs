@@ -148,6 +148,14 @@ fn pcm_assembler_keeps_odd_bytes() {
     out.extend(a.push(&bytes[4..7]));
     out.extend(a.push(&bytes[7..]));
     assert_eq!(out, vec![1, -2, 300, -400]);
+    // The shared form decodes the same, whatever the splits.
+    let mut a = PcmAssembler::new();
+    let mut shared = Vec::new();
+    for part in [&bytes[..3], &bytes[3..4], &[], &bytes[4..7], &bytes[7..]] {
+        shared.extend_from_slice(&a.push_shared(part));
+    }
+    assert_eq!(shared, out);
+    assert_eq!(PcmAssembler::new().push_shared(&bytes), out);
 }
 
 #[test]
