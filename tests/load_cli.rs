@@ -153,6 +153,22 @@ fn media_path_allocations_per_call_second_and_state_size() {
     assert_eq!(allocs, 0, "the media path allocates {per_call_s} times per call-second");
 }
 
+/// An Opus call's state at set-up (the codec's own C state, allocated by libopus, aside): the
+/// jitter buffer keeps 320 B per slot and takes larger packets into overflow entries, so an
+/// Opus call no longer pays 32 × 1,275 B for slots it rarely fills.
+#[test]
+fn opus_media_state_at_setup_is_under_64_kib() {
+    let from: SocketAddr = "127.0.0.1:40002".parse().unwrap();
+    let mut cfg = RtpMediaConfig::new(MediaCodec::Opus, 0x1234_5679, Duration::ZERO);
+    cfg.remote_rtp = Some(from);
+    drop(RtpMedia::new(cfg.clone()).expect("Opus media"));
+    let (m, allocs, bytes) = counted(|| RtpMedia::new(cfg).expect("Opus media"));
+    let state = std::mem::size_of::<RtpMedia>() as u64 + bytes;
+    println!("Opus media state: {state} B ({bytes} B heap in {allocs} allocations)");
+    drop(m);
+    assert!(state <= 64 * 1024, "Opus per-call media state {state} B is over 64 KiB");
+}
+
 fn cxb() -> Command {
     Command::new(env!("CARGO_BIN_EXE_cxb"))
 }

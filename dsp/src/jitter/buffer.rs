@@ -14,6 +14,12 @@ const MAX_TS_SPAN: i64 = 1 << 40;
 const PLAYED_RING: usize = 128;
 /// Capacity of the DTMF event queue.
 const EVENT_CAP: usize = 32;
+/// Payload bytes stored in a slot itself: 40 ms of G.711 or G.722, an Opus packet up to
+/// 128 kb/s at 20 ms. Larger payloads (up to `max_payload`) go to the overflow store, which
+/// grows one `max_payload` entry at a time as a stream needs it.
+pub const INLINE_PAYLOAD: usize = 320;
+/// `Slot::big` of a payload stored inline.
+const INLINE: u16 = u16::MAX;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SlotState {
@@ -31,6 +37,8 @@ struct Slot {
     len: usize,
     payload_type: u8,
     marker: bool,
+    /// Overflow entry holding the payload, or [`INLINE`].
+    big: u16,
 }
 
 const EMPTY_SLOT: Slot = Slot {
@@ -40,6 +48,7 @@ const EMPTY_SLOT: Slot = Slot {
     len: 0,
     payload_type: 0,
     marker: false,
+    big: INLINE,
 };
 
 /// What [`JitterBuffer::insert`] did with a packet.
@@ -102,7 +111,14 @@ pub struct JitterBuffer {
     frame_ts: i64,
     frame_us: i64,
     slots: Vec<Slot>,
+    /// Payloads stored inline: `slot_bytes` per slot.
     data: Vec<u8>,
+    slot_bytes: usize,
+    /// Overflow payloads (larger than `slot_bytes`): `max_payload` per entry.
+    big: Vec<u8>,
+    /// The sequence number each overflow entry was last stored for (the entry is in use while
+    /// that packet's slot still holds it).
+    big_owner: Vec<i64>,
     estimator: DelayEstimator,
     started: bool,
     ssrc: u32,
@@ -131,7 +147,9 @@ pub struct JitterBuffer {
 }
 
 impl JitterBuffer {
-    /// Creates a buffer; all memory (slots × `max_payload`) is allocated here.
+    /// Creates a buffer; its memory (slots × at most [`INLINE_PAYLOAD`] bytes) is allocated
+    /// here. Payloads larger than that take an overflow entry, allocated the first time a
+    /// stream has more of them buffered at once than before.
     pub fn new(cfg: JitterConfig) -> Result<Self, JitterError> {
         cfg.validate()?;
         let frame_ts = i64::from(cfg.frame_ts());
@@ -147,7 +165,10 @@ impl JitterBuffer {
             frame_ts,
             frame_us: micros(cfg.frame),
             slots: vec![EMPTY_SLOT; cfg.capacity],
-            data: vec![0; cfg.capacity * cfg.max_payload],
+            data: vec![0; cfg.capacity * cfg.max_payload.min(INLINE_PAYLOAD)],
+            slot_bytes: cfg.max_payload.min(INLINE_PAYLOAD),
+            big: Vec::new(),
+            big_owner: Vec::new(),
             estimator,
             started: false,
             ssrc: 0,
@@ -391,6 +412,7 @@ impl JitterBuffer {
                 len: 0,
                 payload_type: pkt.payload_type,
                 marker: pkt.marker,
+                big: INLINE,
             };
             return Ok(self.handle_dtmf(pkt));
         }
@@ -413,8 +435,7 @@ impl JitterBuffer {
             self.metrics.late += 1;
             return Ok(InsertOutcome::Late);
         }
-        let start = idx * self.cfg.max_payload;
-        self.data[start..start + pkt.payload.len()].copy_from_slice(pkt.payload);
+        let big = self.store(idx, ext_seq, pkt.payload);
         self.slots[idx] = Slot {
             state: SlotState::Audio,
             ext_seq,
@@ -422,6 +443,7 @@ impl JitterBuffer {
             len: pkt.payload.len(),
             payload_type: pkt.payload_type,
             marker: pkt.marker,
+            big,
         };
         self.pending_audio += 1;
         Ok(InsertOutcome::Buffered)
@@ -476,6 +498,54 @@ impl JitterBuffer {
         self.events[(self.ev_head + self.ev_len) % EVENT_CAP] = ev;
         self.ev_len += 1;
         self.metrics.dtmf_events += 1;
+    }
+
+    /// Copies the payload for slot `idx` (inline, or into a free overflow entry) and returns
+    /// where it went (`Slot::big`). The slot's previous payload is being replaced, so its
+    /// overflow entry counts as free.
+    fn store(&mut self, idx: usize, ext_seq: i64, payload: &[u8]) -> u16 {
+        if payload.len() <= self.slot_bytes {
+            let start = idx * self.slot_bytes;
+            self.data[start..start + payload.len()].copy_from_slice(payload);
+            return INLINE;
+        }
+        let max = self.cfg.max_payload;
+        let in_use = |b: usize| {
+            let owner = self.big_owner[b];
+            let i = self.slot_of(owner);
+            let s = &self.slots[i];
+            i != idx && s.ext_seq == owner && s.state == SlotState::Audio && usize::from(s.big) == b
+        };
+        // Each slot holds at most one entry, so there are never more entries than slots
+        // (≤ 4096 < `INLINE`), and a free one exists once there are as many as slots.
+        let b = match (0..self.big_owner.len()).find(|&b| !in_use(b)) {
+            Some(b) => b,
+            None => {
+                self.big_owner.push(i64::MIN);
+                self.big.resize(self.big_owner.len() * max, 0);
+                self.big_owner.len() - 1
+            }
+        };
+        self.big_owner[b] = ext_seq;
+        self.big[b * max..b * max + payload.len()].copy_from_slice(payload);
+        b as u16
+    }
+
+    /// Bytes held for payloads (inline slots and overflow entries).
+    #[cfg(test)]
+    pub(crate) fn payload_bytes(&self) -> usize {
+        self.data.len() + self.big.len()
+    }
+
+    /// The stored payload of `slot` (which sits at index `idx`).
+    fn payload(&self, idx: usize, slot: &Slot) -> &[u8] {
+        if slot.big == INLINE {
+            let start = idx * self.slot_bytes;
+            &self.data[start..start + slot.len]
+        } else {
+            let start = usize::from(slot.big) * self.cfg.max_payload;
+            &self.big[start..start + slot.len]
+        }
     }
 
     fn consume(&mut self, ext_seq: i64) {
@@ -547,10 +617,9 @@ impl JitterBuffer {
             self.next_seq = slot.ext_seq + 1;
             self.play_ts = slot.ext_ts + self.frame_ts;
             let idx = self.slot_of(slot.ext_seq);
-            let start = idx * self.cfg.max_payload;
             self.metrics.frames_played += 1;
             return Frame::Packet {
-                payload: &self.data[start..start + slot.len],
+                payload: self.payload(idx, &slot),
                 payload_type: slot.payload_type,
                 seq: slot.ext_seq as u16,
                 timestamp: slot.ext_ts as u32,
@@ -563,12 +632,9 @@ impl JitterBuffer {
             self.next_seq += 1;
             self.metrics.missing_frames += 1;
             self.metrics.concealed_ms += self.frame_us as f64 / 1000.0;
-            let next = (slot.ext_seq == self.next_seq).then(|| {
-                let start = self.slot_of(slot.ext_seq) * self.cfg.max_payload;
-                NextPacket {
-                    payload: &self.data[start..start + slot.len],
-                    payload_type: slot.payload_type,
-                }
+            let next = (slot.ext_seq == self.next_seq).then(|| NextPacket {
+                payload: self.payload(self.slot_of(slot.ext_seq), &slot),
+                payload_type: slot.payload_type,
             });
             return Frame::Missing { next };
         }

@@ -203,6 +203,82 @@ fn core_buffer_hands_out_packets_in_sequence_order() {
     assert_eq!(jb.metrics().reordered, 5);
 }
 
+/// Packets of `sizes` (seq `first..`) with payload bytes `seq, seq+1, …`, all arriving at `t_us`
+/// in the order of `order` (offsets into `sizes`).
+fn insert_sized(jb: &mut JitterBuffer, t_us: i64, ssrc: u32, first: u16, sizes: &[usize], order: &[usize]) {
+    for &i in order {
+        let seq = first + i as u16;
+        let payload: Vec<u8> = (0..sizes[i]).map(|k| (usize::from(seq) + k) as u8).collect();
+        let pkt = RtpPacketView {
+            seq,
+            timestamp: u32::from(seq) * 960,
+            ssrc,
+            marker: false,
+            payload_type: 111,
+            payload: &payload,
+        };
+        assert_eq!(jb.insert(at(t_us), &pkt).unwrap(), InsertOutcome::Buffered, "seq {seq}");
+    }
+}
+
+/// Pulls `n` frames from `t_us` on and checks each is the packet of the next sequence number
+/// with its exact payload.
+fn pull_sized(jb: &mut JitterBuffer, t_us: i64, first: u16, sizes: &[usize]) {
+    let mut got = Vec::new();
+    for k in 0..sizes.len() as i64 + 20 {
+        if let Frame::Packet { seq, payload, .. } = jb.pull(at(t_us + k * FRAME_US)) {
+            let i = usize::from(seq - first);
+            assert_eq!(payload.len(), sizes[i], "seq {seq}");
+            assert!(
+                payload
+                    .iter()
+                    .enumerate()
+                    .all(|(k, &b)| b == (usize::from(seq) + k) as u8)
+            );
+            got.push(seq);
+        }
+    }
+    assert_eq!(got, (first..first + sizes.len() as u16).collect::<Vec<_>>());
+}
+
+#[test]
+fn payloads_above_the_inline_size_play_back_intact_from_the_overflow_store() {
+    let cfg = JitterConfig {
+        max_payload: 1275,
+        clock_rate: 48_000,
+        initial_delay: Duration::from_millis(100),
+        ..Default::default()
+    };
+    let mut jb = JitterBuffer::new(cfg).unwrap();
+    // An Opus-sized buffer keeps 320 B per slot, not 1,275.
+    assert_eq!(jb.payload_bytes(), 32 * buffer::INLINE_PAYLOAD);
+    // Mixed sizes, reordered: inline (≤ 320) and overflow payloads interleave.
+    let sizes = [1275, 100, 900, 321, 320, 1275, 50, 640, 1, 1000];
+    insert_sized(&mut jb, 0, 7, 0, &sizes, &[1, 0, 3, 2, 5, 4, 6, 8, 7, 9]);
+    assert_eq!(
+        jb.payload_bytes(),
+        32 * 320 + 6 * 1275,
+        "one overflow entry per large payload buffered"
+    );
+    pull_sized(&mut jb, 5 * FRAME_US, 0, &sizes);
+    // Played entries are reused (here by a new stream): the same number of large payloads
+    // needs no new entry.
+    insert_sized(&mut jb, 40 * FRAME_US, 8, 10, &sizes, &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert_eq!(jb.payload_bytes(), 32 * 320 + 6 * 1275);
+    pull_sized(&mut jb, 45 * FRAME_US, 10, &sizes);
+    // A payload over `max_payload` is still refused.
+    let big = [0u8; 1276];
+    let pkt = RtpPacketView {
+        seq: 30,
+        timestamp: 30 * 960,
+        ssrc: 8,
+        marker: false,
+        payload_type: 111,
+        payload: &big,
+    };
+    assert!(jb.insert(at(80 * FRAME_US), &pkt).is_err());
+}
+
 #[test]
 fn duplicates_are_dropped() {
     let mut c = Call::pcmu();
