@@ -719,7 +719,19 @@ impl Shard {
             return 0;
         };
         let now = self.media_now(Instant::now());
-        let n = ring.drain(|(call, is_rtcp), src, data| self.media_datagram_at(now, call, is_rtcp, src, data));
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let n = ring.drain(|(call, is_rtcp), src, data, received| {
+            // Stamped with when the kernel received it: a packet that waited out a busy tick is
+            // not late on the network. (A receive time from the future, or more than a second
+            // back — a wall-clock step — counts as now.)
+            let waited = received
+                .and_then(|r| wall.checked_sub(r))
+                .filter(|w| *w <= MAX_RECEIVE_WAIT)
+                .unwrap_or_default();
+            self.media_datagram_at(now.saturating_sub(waited), call, is_rtcp, src, data)
+        });
         self.recv_ring = Some(ring);
         n
     }
@@ -1135,6 +1147,9 @@ impl Shard {
 struct TickEvents {
     events: [Option<MediaEvent>; 8],
 }
+
+/// Longest a datagram is taken to have waited between its kernel receive time and the drain.
+const MAX_RECEIVE_WAIT: Duration = Duration::from_secs(1);
 
 /// The shard's receive ring, or `None` (logged) when the kernel cannot provide one.
 fn open_recv_ring() -> Option<MediaRing> {

@@ -22,6 +22,11 @@
 //! * On drop every armed receive is cancelled and its final completion awaited (bounded); if the
 //!   kernel does not confirm them all, the buffers are leaked rather than freed.
 //!
+//! Each socket has `SO_TIMESTAMPNS` set, so every datagram carries the kernel's receive time in
+//! the receive's control data: the shard stamps a packet with when it arrived, not with when the
+//! drain ran (a packet that arrives during a busy tick would otherwise look late to the jitter
+//! buffer, and raise its delay for nothing).
+//!
 //! A multishot receive ends when the ring runs out of buffers (`ENOBUFS`) or the completion queue
 //! overflows; the socket is re-armed at the end of the drain, once every buffer is back, and its
 //! datagrams wait in the socket's receive buffer meanwhile. Nothing is allocated, locked or
@@ -56,6 +61,9 @@ const GROUP: u16 = 0;
 
 /// Bytes of `struct io_uring_recvmsg_out`, the header the kernel writes before the address.
 const RECVMSG_OUT: usize = 16;
+
+/// Control data room per datagram: one `SCM_TIMESTAMPNS` message (a `cmsghdr` and a `timespec`).
+const CONTROL_BYTES: usize = std::mem::size_of::<libc::cmsghdr>() + std::mem::size_of::<libc::timespec>();
 
 /// `IORING_ENTER_GETEVENTS`.
 const ENTER_GETEVENTS: u32 = 1;
@@ -178,7 +186,7 @@ impl<T: Copy> RecvRing<T> {
         if !buffers.is_power_of_two() || buffers > 32_768 {
             return Err(invalid("buffer count must be a power of two ≤ 32768"));
         }
-        let min = RECVMSG_OUT + std::mem::size_of::<libc::sockaddr_in6>() + 16;
+        let min = RECVMSG_OUT + std::mem::size_of::<libc::sockaddr_in6>() + CONTROL_BYTES + 16;
         if buf_bytes < min || buf_bytes > u32::MAX as usize {
             return Err(invalid("buffer size out of range"));
         }
@@ -216,6 +224,7 @@ impl<T: Copy> RecvRing<T> {
             unsafe { std::mem::zeroed() },
         );
         msghdr.msg_namelen = std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+        msghdr.msg_controllen = CONTROL_BYTES;
         let mut ring = RecvRing {
             ring: uring,
             bufs,
@@ -255,9 +264,21 @@ impl<T: Copy> RecvRing<T> {
         self.stats
     }
 
-    /// Starts receiving on `sock` (non-blocking UDP); its datagrams are handed on with `tag`.
-    /// The ring owns the socket from now on.
+    /// Starts receiving on `sock` (non-blocking UDP); its datagrams are handed on with `tag` and
+    /// their kernel receive time. The ring owns the socket from now on.
     pub fn add(&mut self, sock: UdpSocket, tag: T) -> std::io::Result<RecvToken> {
+        let on: libc::c_int = 1;
+        // SAFETY: a valid socket fd and a pointer to a live `c_int` of the given length. On
+        // failure datagrams simply come without a receive time.
+        let _ = unsafe {
+            libc::setsockopt(
+                sock.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_TIMESTAMPNS,
+                (&on as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
         let idx = match self.free.pop() {
             Some(i) => i,
             None => {
@@ -304,9 +325,11 @@ impl<T: Copy> RecvRing<T> {
         }
     }
 
-    /// Hands every datagram that has arrived to `deliver(tag, source, bytes)`; a socket for which
-    /// `deliver` returns `false` is removed. Returns the datagrams handed on.
-    pub fn drain(&mut self, mut deliver: impl FnMut(T, SocketAddr, &[u8]) -> bool) -> usize {
+    /// Hands every datagram that has arrived to `deliver(tag, source, bytes, received)`, where
+    /// `received` is the kernel's receive time (`CLOCK_REALTIME`, since the Unix epoch) when the
+    /// datagram carried one; a socket for which `deliver` returns `false` is removed. Returns the
+    /// datagrams handed on.
+    pub fn drain(&mut self, mut deliver: impl FnMut(T, SocketAddr, &[u8], Option<Duration>) -> bool) -> usize {
         let (taskrun, overflow) = {
             let sq = self.ring.submission();
             (sq.taskrun(), sq.cq_overflow())
@@ -357,9 +380,9 @@ impl<T: Copy> RecvRing<T> {
                             )
                         };
                         match parse(buf, &self.msghdr) {
-                            Some((src, bytes)) => {
+                            Some((src, bytes, received)) => {
                                 handed += 1;
-                                if !deliver(tag, src, bytes) {
+                                if !deliver(tag, src, bytes, received) {
                                     self.dead.push(token);
                                 }
                             }
@@ -564,18 +587,36 @@ impl<T> Drop for RecvRing<T> {
     }
 }
 
-/// The source address and payload of a multishot receive's buffer; `None` when the datagram was
-/// truncated or the address is not IPv4/IPv6.
-fn parse<'a>(buf: &'a [u8], msghdr: &libc::msghdr) -> Option<(SocketAddr, &'a [u8])> {
+/// The source address, payload and receive time of a multishot receive's buffer; `None` when the
+/// datagram was truncated or the address is not IPv4/IPv6.
+fn parse<'a>(buf: &'a [u8], msghdr: &libc::msghdr) -> Option<(SocketAddr, &'a [u8], Option<Duration>)> {
     let out = io_uring::types::RecvMsgOut::parse(buf, msghdr).ok()?;
     if out.is_payload_truncated() || out.is_name_data_truncated() {
         return None;
     }
     let src = sockaddr(out.name_data())?;
+    let received = timestamp(out.control_data());
     // The payload's place in `buf` (`payload_data` borrows `out`, not `buf`).
     let payload = out.payload_data();
     let start = payload.as_ptr() as usize - buf.as_ptr() as usize;
-    buf.get(start..start + payload.len()).map(|p| (src, p))
+    buf.get(start..start + payload.len()).map(|p| (src, p, received))
+}
+
+/// The `SCM_TIMESTAMPNS` time in a datagram's control data, as time since the Unix epoch.
+fn timestamp(control: &[u8]) -> Option<Duration> {
+    let head = std::mem::size_of::<libc::cmsghdr>();
+    let data = control.get(head..head + std::mem::size_of::<libc::timespec>())?;
+    // SAFETY: `control` holds at least a `cmsghdr` (checked by the slice above); it is read
+    // unaligned, as bytes the kernel wrote in the C layout.
+    let cmsg = unsafe { control.as_ptr().cast::<libc::cmsghdr>().read_unaligned() };
+    if cmsg.cmsg_level != libc::SOL_SOCKET || cmsg.cmsg_type != libc::SCM_TIMESTAMPNS {
+        return None;
+    }
+    // SAFETY: `data` is exactly one `timespec` long; read unaligned.
+    let ts = unsafe { data.as_ptr().cast::<libc::timespec>().read_unaligned() };
+    let secs = u64::try_from(ts.tv_sec).ok()?;
+    let nanos = u32::try_from(ts.tv_nsec).ok().filter(|n| *n < 1_000_000_000)?;
+    Some(Duration::new(secs, nanos))
 }
 
 /// A `sockaddr_in` / `sockaddr_in6` in its C byte layout.

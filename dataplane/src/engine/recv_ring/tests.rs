@@ -19,7 +19,7 @@ type Got<T> = Vec<(T, SocketAddr, Vec<u8>)>;
 fn drain_until<T: Copy>(ring: &mut RecvRing<T>, want: usize, got: &mut Got<T>) {
     let deadline = Instant::now() + Duration::from_secs(5);
     while got.len() < want && Instant::now() < deadline {
-        ring.drain(|t, src, b| {
+        ring.drain(|t, src, b, _| {
             got.push((t, src, b.to_vec()));
             true
         });
@@ -33,7 +33,7 @@ fn drain_until<T: Copy>(ring: &mut RecvRing<T>, want: usize, got: &mut Got<T>) {
 fn drain_until_closed<T: Copy>(ring: &mut RecvRing<T>, left: usize) {
     let deadline = Instant::now() + Duration::from_secs(5);
     while ring.sockets() > left && Instant::now() < deadline {
-        ring.drain(|_, _, _| true);
+        ring.drain(|_, _, _, _| true);
         std::thread::sleep(Duration::from_millis(1));
     }
     assert_eq!(ring.sockets(), left);
@@ -158,14 +158,14 @@ fn refusing_a_datagram_removes_its_socket() {
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut seen = 0;
     while seen == 0 && Instant::now() < deadline {
-        seen += r.drain(|_, _, _| false);
+        seen += r.drain(|_, _, _, _| false);
         std::thread::sleep(Duration::from_millis(1));
     }
     assert_eq!(seen, 1);
     drain_until_closed(&mut r, 0);
     tx.send_to(b"y", to).unwrap_or_default();
     std::thread::sleep(Duration::from_millis(20));
-    assert_eq!(r.drain(|_, _, _| true), 0);
+    assert_eq!(r.drain(|_, _, _, _| true), 0);
 }
 
 #[test]
@@ -198,6 +198,44 @@ fn dropping_the_ring_closes_its_sockets() {
     for a in addrs {
         UdpSocket::bind(a).expect("port released when the ring is dropped");
     }
+}
+
+#[test]
+fn each_datagram_carries_its_kernel_receive_time_not_the_drain_time() {
+    let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let mut r = ring::<()>(8, 512);
+    let rx = bound(lo);
+    let to = rx.local_addr().unwrap();
+    r.add(rx, ()).unwrap();
+    let tx = bound(lo);
+    let epoch = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+    };
+    let sent = epoch();
+    tx.send_to(b"early", to).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let mut stamps = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while stamps.is_empty() && Instant::now() < deadline {
+        r.drain(|_, _, _, at| {
+            stamps.push(at);
+            true
+        });
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let drained = epoch();
+    let at = stamps[0].expect("SO_TIMESTAMPNS receive time");
+    assert!(
+        at + Duration::from_millis(5) >= sent,
+        "received {at:?} before sent {sent:?}"
+    );
+    assert!(
+        drained - at >= Duration::from_millis(95),
+        "the receive time is when the datagram arrived, ≥ 100 ms before the drain: {:?}",
+        drained - at
+    );
 }
 
 #[test]
