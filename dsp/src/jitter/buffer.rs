@@ -503,12 +503,20 @@ impl JitterBuffer {
     /// Copies the payload for slot `idx` (inline, or into a free overflow entry) and returns
     /// where it went (`Slot::big`). The slot's previous payload is being replaced, so its
     /// overflow entry counts as free.
+    #[inline]
     fn store(&mut self, idx: usize, ext_seq: i64, payload: &[u8]) -> u16 {
         if payload.len() <= self.slot_bytes {
             let start = idx * self.slot_bytes;
             self.data[start..start + payload.len()].copy_from_slice(payload);
             return INLINE;
         }
+        self.store_big(idx, ext_seq, payload)
+    }
+
+    /// [`store`](Self::store) of a payload larger than a slot's inline room.
+    #[cold]
+    #[inline(never)]
+    fn store_big(&mut self, idx: usize, ext_seq: i64, payload: &[u8]) -> u16 {
         let max = self.cfg.max_payload;
         let in_use = |b: usize| {
             let owner = self.big_owner[b];
@@ -538,6 +546,7 @@ impl JitterBuffer {
     }
 
     /// The stored payload of `slot` (which sits at index `idx`).
+    #[inline]
     fn payload(&self, idx: usize, slot: &Slot) -> &[u8] {
         if slot.big == INLINE {
             let start = idx * self.slot_bytes;
