@@ -713,7 +713,9 @@ impl Shard {
         self.recv_ring = None;
     }
 
-    /// Hands every datagram waiting on the receive ring to its call; returns how many.
+    /// Hands every datagram waiting on the receive ring to its call; returns how many. The ring
+    /// is taken out while it drains: a datagram only feeds its call's `RtpMedia` (never ends a
+    /// call, which would hand its sockets back to the ring).
     pub fn drain_media(&mut self) -> usize {
         let Some(mut ring) = self.recv_ring.take() else {
             return 0;
@@ -790,6 +792,10 @@ impl Shard {
             send_media(ring, c, media_now);
         }
         self.send_ring.flush();
+        // Every caller packet that has arrived goes into its jitter buffer before the caller
+        // frames are pulled below (the flush's system call has just run the receive ring's
+        // pending kernel work), whether or not the ring's own task ran first.
+        self.drain_media();
         for (h, c) in self.calls.iter_mut() {
             // The answer waits for the CRM pre-fetch (at most its timeout, see `start_call`).
             if c.answer_at.is_some_and(|t| t <= now) && !self.prefetching.contains_key(h) {
