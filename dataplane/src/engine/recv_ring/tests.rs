@@ -15,6 +15,16 @@ fn ring<T: Copy>(buffers: u16, bytes: usize) -> RecvRing<T> {
 
 type Got<T> = Vec<(T, SocketAddr, Vec<u8>)>;
 
+/// A ring with one loopback socket on it, the socket's address, and a socket to send from.
+fn one_socket(buffers: u16, bytes: usize) -> (RecvRing<()>, SocketAddr, UdpSocket) {
+    let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let mut r = ring::<()>(buffers, bytes);
+    let rx = bound(lo);
+    let to = rx.local_addr().unwrap();
+    r.add(rx, ()).unwrap();
+    (r, to, bound(lo))
+}
+
 /// Drains until `want` datagrams arrived (or 5 s passed).
 fn drain_until<T: Copy>(ring: &mut RecvRing<T>, want: usize, got: &mut Got<T>) {
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -122,12 +132,7 @@ fn a_removed_socket_gets_nothing_more_and_its_port_is_free_again() {
 
 #[test]
 fn running_out_of_buffers_rearms_and_loses_nothing() {
-    let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
-    let mut r = ring::<()>(4, 256);
-    let rx = bound(lo);
-    let to = rx.local_addr().unwrap();
-    r.add(rx, ()).unwrap();
-    let tx = bound(lo);
+    let (mut r, to, tx) = one_socket(4, 256);
     for i in 0..40u8 {
         tx.send_to(&[i; 20], to).unwrap();
     }
@@ -170,12 +175,7 @@ fn refusing_a_datagram_removes_its_socket() {
 
 #[test]
 fn a_datagram_larger_than_a_buffer_is_dropped_and_counted() {
-    let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
-    let mut r = ring::<()>(8, 256);
-    let rx = bound(lo);
-    let to = rx.local_addr().unwrap();
-    r.add(rx, ()).unwrap();
-    let tx = bound(lo);
+    let (mut r, to, tx) = one_socket(8, 256);
     tx.send_to(&[1; 1000], to).unwrap();
     tx.send_to(&[2; 100], to).unwrap();
     let mut got = Vec::new();
@@ -202,12 +202,7 @@ fn dropping_the_ring_closes_its_sockets() {
 
 #[test]
 fn each_datagram_carries_its_kernel_receive_time_not_the_drain_time() {
-    let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
-    let mut r = ring::<()>(8, 512);
-    let rx = bound(lo);
-    let to = rx.local_addr().unwrap();
-    r.add(rx, ()).unwrap();
-    let tx = bound(lo);
+    let (mut r, to, tx) = one_socket(8, 512);
     let epoch = || {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
