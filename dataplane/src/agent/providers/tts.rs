@@ -35,14 +35,9 @@ impl PcmAssembler {
         PcmAssembler::default()
     }
 
-    /// The whole samples completed by `bytes` (a trailing odd byte is kept for the next call).
-    pub fn push(&mut self, bytes: &[u8]) -> Vec<i16> {
-        self.samples(bytes).collect()
-    }
-
-    /// Like [`push`](Self::push), decoded straight into a shared buffer (one allocation, no
-    /// intermediate `Vec`).
-    pub fn push_shared(&mut self, bytes: &[u8]) -> SharedPcm {
+    /// The whole samples completed by `bytes` (a trailing odd byte is kept for the next call),
+    /// decoded straight into one shared buffer (one allocation, no intermediate `Vec`).
+    pub fn push(&mut self, bytes: &[u8]) -> SharedPcm {
         self.samples(bytes).collect::<Arc<[i16]>>().into()
     }
 
@@ -68,7 +63,7 @@ impl PcmAssembler {
 async fn stream_pcm(mut body: BodyReader, rate: u32, tx: &EventTx<TtsAudio>) -> Result<(), ProviderError> {
     let mut asm = PcmAssembler::new();
     while let Some(chunk) = body.next().await? {
-        let pcm = asm.push_shared(&chunk);
+        let pcm = asm.push(&chunk);
         if pcm.is_empty() {
             continue;
         }
