@@ -2,16 +2,18 @@
 //! caller channel of a stereo recording, a transcript timed to its speech) replayed under an old
 //! bot (long opening, any speech interrupts) and a new one (no opening, two words to interrupt).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_cxb");
 const DEV: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/vad-dev");
 
-fn tmp_dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("cxb-replay-{}", std::process::id()));
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
+/// A temporary directory, removed when the returned guard drops.
+fn tmp_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("cxb-replay-")
+        .tempdir()
+        .expect("temp dir")
 }
 
 /// Writes a stereo 8 kHz WAV: caller (left) = dev-01, bot (right) = silence.
@@ -72,7 +74,8 @@ fn bot_json(opening: &str, min_words: u32) -> serde_json::Value {
 
 #[test]
 fn replay_compares_old_and_new_settings() {
-    let dir = tmp_dir();
+    let tmp = tmp_dir();
+    let dir = tmp.path();
     write_stereo(&dir.join("replay-test.wav"));
     std::fs::write(dir.join("call.json"), call_json().to_string()).expect("write call");
     std::fs::write(
@@ -93,7 +96,7 @@ fn replay_compares_old_and_new_settings() {
         .arg("--old-bot")
         .arg(dir.join("old.json"))
         .arg("--recordings")
-        .arg(&dir)
+        .arg(dir)
         .output()
         .expect("run cxb replay");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -131,5 +134,4 @@ fn replay_compares_old_and_new_settings() {
         .expect("run cxb replay");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("nope.wav"));
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -17,12 +17,12 @@ fn torture(name: &str) -> std::path::PathBuf {
         .join(format!("{name}.sip"))
 }
 
-fn temp_file(name: &str, content: &[u8]) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("cxb-sip-parse-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
-    std::fs::write(&p, content).unwrap();
-    p
+/// A temporary file named `<stem>…sip` holding `content`, removed when the returned path drops.
+fn temp_file(name: &str, content: &[u8]) -> tempfile::TempPath {
+    let stem = name.trim_end_matches("sip");
+    let mut f = tempfile::Builder::new().prefix(stem).suffix(".sip").tempfile().unwrap();
+    std::io::Write::write_all(&mut f, content).unwrap();
+    f.into_temp_path()
 }
 
 #[test]

@@ -171,9 +171,9 @@ fn impaired_path_still_yields_continuous_audio() {
 
 #[test]
 fn recorder_gets_both_directions_time_aligned() {
-    let root = std::env::temp_dir().join(format!("cxb-loop-rec-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    let svc = crate::recording::RecorderService::start(&root).unwrap();
+    let tmp = tempfile::Builder::new().prefix("cxb-loop-rec-").tempdir().unwrap();
+    let root = tmp.path();
+    let svc = crate::recording::RecorderService::start(root).unwrap();
     let mut rec = svc.open("2026/11/21/loop", PIPELINE_RATE).unwrap();
     let mut k = 0;
     talk(MediaCodec::G722, &mut Net::new(0.0, 0, 0.0), 3, |b| {
@@ -197,5 +197,4 @@ fn recorder_gets_both_directions_time_aligned() {
     let left: Vec<i16> = s[32_000..].iter().step_by(2).copied().collect();
     let right: Vec<i16> = s[32_001..].iter().step_by(2).copied().collect();
     assert!(super::tests::rms(&left) > 4000.0 && super::tests::rms(&right) == 0.0);
-    let _ = std::fs::remove_dir_all(&root);
 }

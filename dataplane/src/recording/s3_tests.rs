@@ -89,10 +89,12 @@ fn target(staging: &Path, port: u16, bucket: &str) -> S3Target {
     }
 }
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("cxb-rec-s3-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
+/// A temporary staging directory, removed (with what is left in it) when the guard drops.
+fn tmp(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("cxb-rec-s3-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 /// One second of a call at 16 kHz (50 frames of 20 ms).
@@ -131,8 +133,9 @@ fn recording_is_uploaded_to_s3_and_the_staging_file_removed() {
     let port = free_port();
     let _moto = Moto::start(port);
     create_bucket(port, "cxb-rec");
-    let staging = tmp("up");
-    let t = target(&staging, port, "cxb-rec");
+    let staging_dir = tmp("up");
+    let staging = staging_dir.path();
+    let t = target(staging, port, "cxb-rec");
     let svc = RecorderService::with_storage(Storage::S3(t.clone())).unwrap();
     let info = record(&svc, "2026/11/21/s3-call")
         .wait(Duration::from_secs(60))
@@ -153,14 +156,14 @@ fn recording_is_uploaded_to_s3_and_the_staging_file_removed() {
     assert!(!staging.join("2026/11/21/s3-call.wav.part").exists());
     assert_eq!(svc.uploads_pending(), 0);
     drop(svc);
-    let _ = std::fs::remove_dir_all(&staging);
 }
 
 #[test]
 fn recording_kept_while_s3_is_down_is_uploaded_after_a_restart() {
     let port = free_port(); // nothing listens there yet
-    let staging = tmp("down");
-    let t = target(&staging, port, "cxb-late");
+    let staging_dir = tmp("down");
+    let staging = staging_dir.path();
+    let t = target(staging, port, "cxb-late");
     let svc = RecorderService::with_storage(Storage::S3(t.clone())).unwrap();
     let done = record(&svc, "2026/11/21/late");
     let file = staging.join("2026/11/21/late.wav");
@@ -188,7 +191,6 @@ fn recording_kept_while_s3_is_down_is_uploaded_after_a_restart() {
     }
     assert_object(&t, "calls/rec/2026/11/21/late.wav", 44 + 50 * 320 * 4);
     drop(svc);
-    let _ = std::fs::remove_dir_all(&staging);
 }
 
 #[test]

@@ -53,9 +53,12 @@ fn writes_a_stereo_wav_of_the_right_length() {
         let bot = if k == 10 { &[-7i16; 100][..] } else { &[-7i16; 320][..] };
         h.push_stereo(&caller, bot);
         if k % 50 == 0 {
-            std::thread::sleep(Duration::from_millis(30));
+            // The ring holds 2 s: 300 ms per second pushed leaves the writer a wide margin
+            // even on a loaded machine (30 ms was once too little under a parallel build).
+            std::thread::sleep(Duration::from_millis(300));
         }
     }
+    assert_eq!(h.dropped_frames(), 0, "the writer kept up");
     let done = h.finish();
     let info = done.wait(Duration::from_secs(10)).unwrap().unwrap();
     assert_eq!(info.frames, 150 * 320);

@@ -14,12 +14,33 @@ use super::*;
 
 const SECRET: &str = "s3cret";
 
-fn temp_dir(tag: &str) -> PathBuf {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("cxb-records-{}-{tag}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
+/// A test's spool directory, `spool` inside a temporary root that also holds the sink's
+/// `spool.active` beside it; the root and everything in it go when this is dropped.
+struct TempSpool {
+    _root: tempfile::TempDir,
+    dir: PathBuf,
+}
+
+impl std::ops::Deref for TempSpool {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl AsRef<Path> for TempSpool {
+    fn as_ref(&self) -> &Path {
+        &self.dir
+    }
+}
+
+fn temp_dir(tag: &str) -> TempSpool {
+    let root = tempfile::Builder::new()
+        .prefix(&format!("cxb-records-{tag}-"))
+        .tempdir()
+        .expect("temporary directory");
+    let dir = root.path().join("spool");
+    TempSpool { _root: root, dir }
 }
 
 fn record(id: &str) -> CallRecord {
@@ -179,7 +200,7 @@ fn file_names_encode_session_ids() {
 #[test]
 fn spool_put_list_get_remove() {
     let dir = temp_dir("spool");
-    let spool = Spool::open(&dir).unwrap();
+    let spool = Spool::open(&*dir).unwrap();
     let ids = ["call-1", "call/2", "call 3"];
     for id in ids {
         spool.put(&record(id)).unwrap();
@@ -201,16 +222,16 @@ fn spool_put_list_get_remove() {
         spool.put(&record("")),
         Err(SpoolError::BadSessionId { len: 0 })
     ));
-    assert!(matches!(Spool::open(&dir), Err(SpoolError::Locked { .. })));
+    assert!(matches!(Spool::open(&*dir), Err(SpoolError::Locked { .. })));
     drop(spool);
-    Spool::open(&dir).unwrap();
+    Spool::open(&*dir).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn spool_moves_corrupt_and_foreign_files_aside() {
     let dir = temp_dir("corrupt");
-    let spool = Spool::open(&dir).unwrap();
+    let spool = Spool::open(&*dir).unwrap();
     spool.put(&record("good")).unwrap();
     std::fs::write(dir.join("broken.json"), b"{\"session_id\": \"bro").unwrap();
     std::fs::write(
@@ -254,7 +275,7 @@ fn spool_recovers_tmp_files_after_a_crash() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join(".done.json.tmp"), serde_json::to_vec(&record("done")).unwrap()).unwrap();
     std::fs::write(dir.join(".half.json.tmp"), b"{\"session_id\":").unwrap();
-    let spool = Spool::open(&dir).unwrap();
+    let spool = Spool::open(&*dir).unwrap();
     assert_eq!(spool.list().unwrap(), vec!["done"]);
     assert_eq!(spool.get("done").unwrap().unwrap(), record("done"));
     assert_eq!(spool.bad_files().unwrap(), vec![dir.join(".half.json.tmp.bad")]);
@@ -275,13 +296,13 @@ fn backoff_doubles_and_is_capped() {
 fn bad_control_url_is_refused() {
     let dir = temp_dir("badurl");
     for url in ["ftp://x", "not a url", "http://"] {
-        let cfg = RecordSinkConfig::new(&dir, Some(url.into()), SECRET);
+        let cfg = RecordSinkConfig::new(&*dir, Some(url.into()), SECRET);
         assert!(
             matches!(RecordSink::start(cfg), Err(RecordsError::BadControlUrl { .. })),
             "{url}"
         );
     }
-    assert!(format!("{:?}", RecordSinkConfig::new(&dir, None, SECRET)).contains("<redacted>"));
+    assert!(format!("{:?}", RecordSinkConfig::new(&*dir, None, SECRET)).contains("<redacted>"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
