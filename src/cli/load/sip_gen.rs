@@ -2,17 +2,26 @@
 //! [`UserAgent`] for its share of the calls, one SIP socket and one RTP socket (the far end's
 //! RTP is told apart by its source port). Every 5 ms a quarter of the established calls send
 //! their next 20 ms G.711 packet, so each call sends every 20 ms and the sends are spread.
+//!
+//! The RTP socket is read every millisecond, not on readiness, and each packet is timed by the
+//! kernel's receive stamp (`SO_TIMESTAMPNS`). The socket is never registered with epoll, so the
+//! dataplane's sends over loopback do not pay for waking this thread per packet (a cost no
+//! remote peer puts on it: over loopback the sender's core delivers the datagram, wake-up
+//! included).
 
 use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use cxb_sip::dialog::{CallHandle, EndReason, OutboundCall, UaConfig, UaEvent, UserAgent};
 use cxb_sip::header::Transport;
 use cxb_sip::sdp::{AudioSession, Encoding, LocalCapabilities, SessionDescription};
+use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrStorage, recvmsg, setsockopt, sockopt};
+use nix::sys::time::TimeSpec;
 use tokio::net::UdpSocket;
 
 use super::clip::{Clip, FRAME};
@@ -23,6 +32,8 @@ use super::stats::{GenStats, RxTrack};
 const PHASES: usize = 4;
 /// Socket buffers (the kernel caps them at net.core.{r,w}mem_max).
 const SOCK_BUF: usize = 4 << 20;
+/// How often the RTP socket is drained.
+const RTP_POLL: Duration = Duration::from_millis(1);
 
 /// What one generator thread does.
 #[derive(Debug, Clone)]
@@ -82,7 +93,7 @@ struct Gen {
     clip: Arc<Clip>,
     ua: UserAgent,
     sip: Rc<UdpSocket>,
-    rtp: Rc<UdpSocket>,
+    rtp: Rc<std::net::UdpSocket>,
     slots: Vec<Slot>,
     by_handle: std::collections::HashMap<CallHandle, usize>,
     /// Remote RTP source port → slot + 1 (0: none).
@@ -104,7 +115,7 @@ pub fn run(plan: GenPlan, clip: Arc<Clip>) -> std::io::Result<GenStats> {
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async move {
         let sip = Rc::new(bind(plan.local_ip)?);
-        let rtp = Rc::new(bind(plan.local_ip)?);
+        let rtp = Rc::new(bind_rtp(plan.local_ip)?);
         let sip_port = sip.local_addr()?.port();
         let rtp_port = rtp.local_addr()?.port();
         let prepared = prepare(&plan, rtp_port)?;
@@ -151,12 +162,23 @@ pub fn run(plan: GenPlan, clip: Arc<Clip>) -> std::io::Result<GenStats> {
 }
 
 fn bind(ip: IpAddr) -> std::io::Result<UdpSocket> {
+    UdpSocket::from_std(bind_std(ip)?)
+}
+
+fn bind_std(ip: IpAddr) -> std::io::Result<std::net::UdpSocket> {
     let s = std::net::UdpSocket::bind((ip, 0))?;
     let s2 = socket2::SockRef::from(&s);
     let _ = s2.set_recv_buffer_size(SOCK_BUF);
     let _ = s2.set_send_buffer_size(SOCK_BUF);
     s.set_nonblocking(true)?;
-    UdpSocket::from_std(s)
+    Ok(s)
+}
+
+/// The RTP socket: non-blocking, kernel receive stamps on, not registered with the reactor.
+fn bind_rtp(ip: IpAddr) -> std::io::Result<std::net::UdpSocket> {
+    let s = bind_std(ip)?;
+    setsockopt(&s, sockopt::ReceiveTimestampns, &true).map_err(std::io::Error::from)?;
+    Ok(s)
 }
 
 async fn sip_rx(g: Rc<RefCell<Gen>>, sock: Rc<UdpSocket>) {
@@ -172,21 +194,52 @@ async fn sip_rx(g: Rc<RefCell<Gen>>, sock: Rc<UdpSocket>) {
     }
 }
 
-async fn rtp_rx(g: Rc<RefCell<Gen>>, sock: Rc<UdpSocket>) {
+/// Drains the RTP socket every [`RTP_POLL`]; each packet counts as arrived at its kernel receive
+/// time.
+async fn rtp_rx(g: Rc<RefCell<Gen>>, sock: Rc<std::net::UdpSocket>) {
+    let mut iv = tokio::time::interval(RTP_POLL);
+    iv.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut buf = [0u8; 2048];
     loop {
-        if sock.readable().await.is_err() {
-            continue;
-        }
+        iv.tick().await;
         let mut g = g.borrow_mut();
-        loop {
-            match sock.try_recv_from(&mut buf) {
-                Ok((n, src)) => g.on_rtp(Instant::now(), src, &buf[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(_) => break,
-            }
+        let (now, wall) = (Instant::now(), SystemTime::now());
+        while let Some((n, src, stamp)) = recv_stamped(&sock, &mut buf) {
+            g.on_rtp(arrival(now, wall, stamp), src, &buf[..n]);
         }
     }
+}
+
+/// One datagram without blocking: its length, source and kernel receive time (since the Unix
+/// epoch); `None` when none is queued (or on an error, which the next poll retries).
+fn recv_stamped(sock: &std::net::UdpSocket, buf: &mut [u8]) -> Option<(usize, SocketAddr, Option<Duration>)> {
+    let mut iov = [std::io::IoSliceMut::new(buf)];
+    let mut cmsg = nix::cmsg_space!(TimeSpec);
+    let msg = recvmsg::<SockaddrStorage>(sock.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_DONTWAIT).ok()?;
+    let stamp = msg.cmsgs().ok().and_then(|mut c| {
+        c.find_map(|c| match c {
+            ControlMessageOwned::ScmTimestampns(t) => Some(Duration::from(t)),
+            _ => None,
+        })
+    });
+    let src = msg.address.as_ref().and_then(|a| {
+        a.as_sockaddr_in()
+            .map(|v4| SocketAddr::from(std::net::SocketAddrV4::from(*v4)))
+            .or_else(|| {
+                a.as_sockaddr_in6()
+                    .map(|v6| SocketAddr::from(std::net::SocketAddrV6::from(*v6)))
+            })
+    })?;
+    Some((msg.bytes, src, stamp))
+}
+
+/// The `Instant` of a kernel receive stamp, given a clock reading `now`/`wall` taken after it: a
+/// stamp from the future (a wall-clock step) or none counts as `now`.
+fn arrival(now: Instant, wall: SystemTime, stamp: Option<Duration>) -> Instant {
+    let waited = stamp
+        .and_then(|t| wall.duration_since(UNIX_EPOCH).ok()?.checked_sub(t))
+        .unwrap_or(Duration::ZERO);
+    now.checked_sub(waited).unwrap_or(now)
 }
 
 /// The SDP sessions and offers of this thread's calls, made before the run (with rtpengine: its
@@ -485,7 +538,7 @@ fn send_frame(
     buf: &mut [u8; 12 + FRAME],
     s: &mut Slot,
     clip: &Clip,
-    sock: &UdpSocket,
+    sock: &std::net::UdpSocket,
     to: SocketAddr,
     st: &mut GenStats,
 ) {
@@ -498,8 +551,50 @@ fn send_frame(
     s.seq = s.seq.wrapping_add(1);
     s.ts = s.ts.wrapping_add(FRAME as u32);
     s.frame += 1;
-    match sock.try_send_to(buf, to) {
+    match sock.send_to(buf, to) {
         Ok(_) => st.sent += 1,
         Err(_) => st.send_drops += 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rtp_arrivals_carry_their_kernel_receive_time_and_source() {
+        let rx = bind_rtp(IpAddr::from([127, 0, 0, 1])).unwrap();
+        let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut buf = [0u8; 64];
+        assert!(
+            recv_stamped(&rx, &mut buf).is_none(),
+            "nothing queued: no wait, no datagram"
+        );
+        let before = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        tx.send_to(b"rtp!", rx.local_addr().unwrap()).unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+        let after = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        let (n, src, stamp) = recv_stamped(&rx, &mut buf).expect("the datagram");
+        assert_eq!(&buf[..n], b"rtp!");
+        assert_eq!(src, tx.local_addr().unwrap());
+        let stamp = stamp.expect("SO_TIMESTAMPNS stamp");
+        assert!(
+            stamp >= before && stamp <= after,
+            "{stamp:?} not in {before:?}..{after:?}"
+        );
+        // Read 30 ms after it arrived: timed at its arrival, not at the read.
+        let (now, wall) = (Instant::now(), SystemTime::now());
+        let waited = now - arrival(now, wall, Some(stamp));
+        assert!(waited >= Duration::from_millis(25), "{waited:?}");
+    }
+
+    #[test]
+    fn a_missing_or_future_stamp_counts_as_the_read_time() {
+        let (now, wall) = (Instant::now(), SystemTime::now());
+        assert_eq!(arrival(now, wall, None), now);
+        let future = wall.duration_since(UNIX_EPOCH).unwrap() + Duration::from_secs(5);
+        assert_eq!(arrival(now, wall, Some(future)), now);
+        let past = wall.duration_since(UNIX_EPOCH).unwrap() - Duration::from_millis(3);
+        assert_eq!(now - arrival(now, wall, Some(past)), Duration::from_millis(3));
     }
 }
