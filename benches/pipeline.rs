@@ -160,6 +160,11 @@ impl Shard {
             self.next = 0;
             self.k += 1;
         }
+        // As the shard's tick does: start loading the next call's state first.
+        if let Some((m, _)) = self.calls.get(self.next + 1) {
+            m.prefetch_send();
+            m.prefetch_receive();
+        }
         let (m, ring) = &mut self.calls[self.next];
         self.next += 1;
         let sent = self.src.frame(m, self.k);

@@ -130,6 +130,13 @@ pub struct EchoGate {
 }
 
 impl EchoGate {
+    /// Starts loading the framing buffers into the cache (the rest of the gate is inline).
+    #[inline]
+    pub fn prefetch(&self) {
+        crate::simd::prefetch_slice(&self.far.buf);
+        crate::simd::prefetch_slice(&self.near.buf);
+    }
+
     /// A gate for `rate` Hz (8000 or 16000).
     pub fn new(rate: u32) -> Result<Self, EchoError> {
         let frame_len = match rate {

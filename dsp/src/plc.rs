@@ -92,6 +92,12 @@ pub struct Plc {
 }
 
 impl Plc {
+    /// Starts loading the history every good frame updates into the cache.
+    #[inline]
+    pub fn prefetch(&self) {
+        crate::simd::prefetch_slice(&self.hist);
+    }
+
     /// A concealer for `rate` Hz audio.
     pub fn new(rate: u32) -> Result<Self, PlcError> {
         if !(8000..=48_000).contains(&rate) {

@@ -787,8 +787,14 @@ impl Shard {
         // Every call's bot frame first, then every call's caller frame through the DSP: packets
         // leave at a steady offset from the tick (see `RtpMedia::tick_send`).
         // All of them leave in one io_uring submission (see `SendRing`).
+        // Each pass starts loading the next call's state before it works on the current one
+        // (`RtpMedia::prefetch_*`): per-call state is out of the caches by its next tick.
         let ring = &mut self.send_ring;
-        for c in self.calls.values_mut() {
+        let mut calls = self.calls.values_mut().peekable();
+        while let Some(c) = calls.next() {
+            if let Some(m) = calls.peek().and_then(|n| n.media.as_ref()) {
+                m.prefetch_send();
+            }
             send_media(ring, c, media_now);
         }
         self.send_ring.flush();
@@ -796,7 +802,11 @@ impl Shard {
         // frames are pulled below (the flush's system call has just run the receive ring's
         // pending kernel work), whether or not the ring's own task ran first.
         self.drain_media();
-        for (h, c) in self.calls.iter_mut() {
+        let mut calls = self.calls.iter_mut().peekable();
+        while let Some((h, c)) = calls.next() {
+            if let Some(m) = calls.peek().and_then(|(_, n)| n.media.as_ref()) {
+                m.prefetch_receive();
+            }
             // The answer waits for the CRM pre-fetch (at most its timeout, see `start_call`).
             if c.answer_at.is_some_and(|t| t <= now) && !self.prefetching.contains_key(h) {
                 due_answer.push(*h);

@@ -45,6 +45,21 @@ pub struct Downlink {
 }
 
 impl Downlink {
+    /// Starts loading the state the next frame touches into the cache, with the queued audio it
+    /// reads (see [`cxb_dsp::simd::prefetch`]).
+    #[inline]
+    pub fn prefetch(&self) {
+        cxb_dsp::simd::prefetch(self);
+        if let Some(front) = self.queue.front() {
+            cxb_dsp::simd::prefetch_slice(&front[..front.len().min(FRAME_16K)]);
+        }
+        if let Some(r) = &self.resampler {
+            r.prefetch();
+        }
+        cxb_dsp::simd::prefetch_slice(&self.scratch);
+        cxb_dsp::simd::prefetch_slice(&self.last_line);
+    }
+
     /// A downlink producing 20 ms frames at `line_rate` (8000, 16000, 24000 or 48000).
     pub fn new(line_rate: u32) -> Result<Self, MediaError> {
         let mut d = Downlink {

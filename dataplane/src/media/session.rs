@@ -106,6 +106,27 @@ fn dtmf_sender_for(cfg: &RtpMediaConfig) -> Result<DtmfSender, MediaError> {
 }
 
 impl RtpMedia {
+    /// Starts loading what [`tick_send`](Self::tick_send) touches into the cache (see
+    /// [`cxb_dsp::simd::prefetch`]): the shard calls it on the next call before it works on the
+    /// current one, so that call's first touches hit the cache instead of memory.
+    #[inline]
+    pub fn prefetch_send(&self) {
+        self.downlink.prefetch();
+        cxb_dsp::simd::prefetch(&self.encoder);
+        cxb_dsp::simd::prefetch_slice(&self.line_out);
+        cxb_dsp::simd::prefetch_slice(&self.packet);
+    }
+
+    /// Like [`prefetch_send`](Self::prefetch_send), for the caller side of a tick (the packets
+    /// received, the jitter buffer, the uplink DSP).
+    #[inline]
+    pub fn prefetch_receive(&self) {
+        cxb_dsp::simd::prefetch(&self.playout);
+        self.playout.prefetch();
+        self.uplink.prefetch();
+        cxb_dsp::simd::prefetch_slice(&self.line_in);
+    }
+
     /// Builds the pipeline; every buffer is allocated here.
     pub fn new(cfg: RtpMediaConfig) -> Result<Self, MediaError> {
         let line_rate = cfg.codec.line_rate();

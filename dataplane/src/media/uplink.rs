@@ -56,6 +56,19 @@ fn vad_rate_for(line_rate: u32) -> u32 {
 }
 
 impl Uplink {
+    /// Starts loading the state a caller frame touches into the cache (see
+    /// [`cxb_dsp::simd::prefetch`]).
+    #[inline]
+    pub fn prefetch(&self) {
+        if let Some(r) = &self.resampler {
+            r.prefetch();
+        }
+        cxb_dsp::simd::prefetch_slice(&self.buf16);
+        self.vad.prefetch();
+        cxb_dsp::simd::prefetch(&self.echo);
+        self.echo.prefetch();
+    }
+
     /// An uplink for line-rate PCM at `line_rate` (any rate the resampler takes: 8000, 16000,
     /// 48000 …), a ring of `ring_samples` (16 kHz) and a timeline starting at `origin`.
     pub fn new(line_rate: u32, vad: VadConfig, ring_samples: usize, origin: Duration) -> Result<Self, MediaError> {

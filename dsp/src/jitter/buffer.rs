@@ -147,6 +147,20 @@ pub struct JitterBuffer {
 }
 
 impl JitterBuffer {
+    /// Starts loading what the next packet and the next pull touch into the cache: the slot
+    /// table, the payloads of the next slot to play and the next to arrive, the delay histograms.
+    #[inline]
+    pub fn prefetch(&self) {
+        crate::simd::prefetch_slice(&self.slots);
+        for seq in [self.next_seq, self.highest_seq + 1] {
+            let start = self.slot_of(seq) * self.slot_bytes;
+            if let Some(d) = self.data.get(start..start + self.slot_bytes) {
+                crate::simd::prefetch_slice(d);
+            }
+        }
+        self.estimator.prefetch();
+    }
+
     /// Creates a buffer; its memory (slots × at most [`INLINE_PAYLOAD`] bytes) is allocated
     /// here. Payloads larger than that take an overflow entry, allocated the first time a
     /// stream has more of them buffered at once than before.

@@ -60,6 +60,13 @@ pub struct DelayEstimator {
 }
 
 impl DelayEstimator {
+    /// Starts loading the histograms every packet updates into the cache.
+    #[inline]
+    pub fn prefetch(&self) {
+        crate::simd::prefetch_slice(&self.hist);
+        crate::simd::prefetch_slice(&self.reorder_hist);
+    }
+
     /// Creates an estimator for the delay range of `cfg` (allocates once).
     pub fn new(cfg: &JitterConfig) -> Self {
         let min_us = super::micros(cfg.min_delay);

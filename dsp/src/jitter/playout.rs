@@ -83,6 +83,15 @@ enum Adapt {
 }
 
 impl Playout {
+    /// Starts loading what the next packet and pull touch into the cache (see
+    /// [`crate::simd::prefetch`]).
+    #[inline]
+    pub fn prefetch(&self) {
+        self.jb.prefetch();
+        crate::simd::prefetch_slice(&self.queue);
+        self.plc.prefetch();
+    }
+
     /// Builds the buffer, decoder and concealer; all memory is allocated here.
     pub fn new(cfg: PlayoutConfig) -> Result<Self, JitterError> {
         let jitter = JitterConfig {

@@ -208,6 +208,15 @@ impl Input<'_> {
 }
 
 impl Resampler {
+    /// Starts loading the buffers a step touches into the cache (see [`crate::simd::prefetch`]).
+    #[inline]
+    pub fn prefetch(&self) {
+        crate::simd::prefetch_slice(&self.buf);
+        crate::simd::prefetch_slice(&self.planes);
+        crate::simd::prefetch_slice(&self.bank);
+        crate::simd::prefetch_slice(&self.advance);
+    }
+
     /// A resampler from `in_rate` to `out_rate` Hz using the best kernel for this CPU.
     pub fn new(in_rate: u32, out_rate: u32, quality: Quality) -> Result<Resampler, ResampleError> {
         Self::with_isa(in_rate, out_rate, quality, Isa::detect())

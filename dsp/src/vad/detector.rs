@@ -171,6 +171,14 @@ pub struct VadDetector {
 }
 
 impl VadDetector {
+    /// Starts loading the detector (its feature state is inline) and its frame buffer into the
+    /// cache.
+    #[inline]
+    pub fn prefetch(&self) {
+        crate::simd::prefetch(self);
+        crate::simd::prefetch_slice(&self.buf);
+    }
+
     /// A detector for `rate` Hz (8000 or 16000) with `config`.
     pub fn new(rate: u32, config: VadConfig) -> Result<Self, VadError> {
         config.validate()?;
