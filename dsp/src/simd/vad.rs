@@ -40,6 +40,22 @@ pub fn lagged_dots(isa: Isa, x: &[f32], base: usize, len: usize, lag_min: usize,
     }
 }
 
+/// Runs [`Features::push`](crate::vad::features::Features::push): with [`Isa::Avx2`], a copy of
+/// the whole step compiled for AVX2 and FMA, so its scalar feature code (band sums, logarithms,
+/// ratios, rings) is vectorised 8 wide instead of 4. Rust never fuses a multiply and an add by
+/// itself, and LLVM keeps the order of floating-point operations, so both copies give the same
+/// bits.
+pub(crate) fn features_push(f: &mut crate::vad::features::Features, frame: &[f32]) {
+    match f.isa() {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") => {
+            // SAFETY: AVX2 and FMA support were just checked at run time.
+            unsafe { avx2::features_push(f, frame) }
+        }
+        _ => f.push_generic(frame),
+    }
+}
+
 /// Polyphase decimate-by-two FIR: `out[i] = Σ_k taps[k] · x[k + 1 + 2i]`, where the full-rate
 /// input `x` is given split into its phases, `even[j] = x[2j]` and `odd[j] = x[2j + 1]`, so tap
 /// `k` reads `odd[k / 2 + i]` for even `k` and `even[(k + 1) / 2 + i]` for odd `k`. Taps are
@@ -140,6 +156,15 @@ fn hsum8(a: &[f32; LANES]) -> f32 {
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use std::arch::x86_64::*;
+
+    /// [`super::features_push`] compiled for AVX2 and FMA.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn features_push(f: &mut crate::vad::features::Features, frame: &[f32]) {
+        f.push_generic(frame);
+    }
 
     /// Horizontal sum of an 8-lane vector (same pairing as the scalar `hsum8`).
     #[target_feature(enable = "avx2,fma")]

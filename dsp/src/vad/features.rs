@@ -233,9 +233,22 @@ impl Features {
         &self.input
     }
 
+    /// The instruction set its kernels were chosen for.
+    pub(crate) fn isa(&self) -> Isa {
+        self.isa
+    }
+
     /// Adds one 10 ms frame at 8 kHz (samples scaled to ±1; extra samples ignored, missing ones
-    /// taken as zero) and rebuilds the model input.
+    /// taken as zero) and rebuilds the model input. With [`Isa::Avx2`] the whole step is compiled
+    /// for AVX2 (see [`kernels::features_push`]); the result is the same either way.
     pub fn push(&mut self, frame: &[f32]) {
+        kernels::features_push(self, frame);
+    }
+
+    /// [`Features::push`], compiled for the caller's target features (it is inlined into the
+    /// AVX2 entry point and into the portable one).
+    #[inline(always)]
+    pub(crate) fn push_generic(&mut self, frame: &[f32]) {
         // --- time-domain history: the new frame replaces the oldest one in the ring
         let mut cur = [0.0f32; FRAME];
         for (c, &v) in cur.iter_mut().zip(frame) {
