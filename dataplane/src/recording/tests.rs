@@ -4,10 +4,12 @@ use std::time::Duration;
 
 use super::*;
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("cxb-rec-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
+/// A temporary recordings root, removed (even when the test fails) when the guard drops.
+fn tmp(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("cxb-rec-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 #[test]
@@ -36,8 +38,9 @@ fn keys_must_be_safe_relative_paths() {
 
 #[test]
 fn writes_a_stereo_wav_of_the_right_length() {
-    let root = tmp("wav");
-    let svc = RecorderService::start(&root).unwrap();
+    let dir = tmp("wav");
+    let root = dir.path();
+    let svc = RecorderService::start(root).unwrap();
     assert!(matches!(
         svc.open("../evil", 16_000),
         Err(RecordingError::InvalidKey { .. })
@@ -79,13 +82,13 @@ fn writes_a_stereo_wav_of_the_right_length() {
     assert_eq!(s[2 * (10 * 320 + 100) + 1], 0, "short bot frame padded with silence");
     assert_eq!(s[2 * 149 * 320], 149);
     drop(svc);
-    let _ = std::fs::remove_dir_all(&root);
 }
 
 #[test]
 fn dropped_handle_and_service_shutdown_finalize_files() {
-    let root = tmp("drop");
-    let svc = RecorderService::start(&root).unwrap();
+    let dir = tmp("drop");
+    let root = dir.path();
+    let svc = RecorderService::start(root).unwrap();
     let mut h = svc.open("a/b", 8000).unwrap();
     h.push_stereo(&[1; 160], &[2; 160]);
     std::thread::sleep(Duration::from_millis(50));
@@ -105,13 +108,13 @@ fn dropped_handle_and_service_shutdown_finalize_files() {
     // The handle outlived the service: pushing and finishing do not panic.
     h2.push_stereo(&[1; 160], &[2; 160]);
     assert!(matches!(h2.finish().poll(), Some(Err(RecordingError::Stopped))));
-    let _ = std::fs::remove_dir_all(&root);
 }
 
 #[test]
 fn a_full_ring_drops_frames_without_blocking() {
-    let root = tmp("full");
-    let svc = RecorderService::start(&root).unwrap();
+    let dir = tmp("full");
+    let root = dir.path();
+    let svc = RecorderService::start(root).unwrap();
     let mut h = svc.open("big", 8000).unwrap();
     // 2 s ring; 10 s pushed at once: most is dropped and counted, nothing blocks.
     for _ in 0..500 {
@@ -122,5 +125,4 @@ fn a_full_ring_drops_frames_without_blocking() {
     let info = h.finish().wait(Duration::from_secs(10)).unwrap().unwrap();
     assert_eq!(info.dropped_frames, dropped);
     assert_eq!(info.frames + dropped, 500 * 160);
-    let _ = std::fs::remove_dir_all(&root);
 }
