@@ -121,7 +121,6 @@ impl RtpMedia {
     /// received, the jitter buffer, the uplink DSP).
     #[inline]
     pub fn prefetch_receive(&self) {
-        cxb_dsp::simd::prefetch(&self.playout);
         self.playout.prefetch();
         self.uplink.prefetch();
         cxb_dsp::simd::prefetch_slice(&self.line_in);

@@ -56,16 +56,16 @@ fn vad_rate_for(line_rate: u32) -> u32 {
 }
 
 impl Uplink {
-    /// Starts loading the state a caller frame touches into the cache (see
-    /// [`cxb_dsp::simd::prefetch`]).
+    /// Starts loading the state a caller frame touches into the cache: the uplink itself (VAD
+    /// and echo gate inline) and its heap buffers (see [`cxb_dsp::simd::prefetch`]).
     #[inline]
     pub fn prefetch(&self) {
+        cxb_dsp::simd::prefetch(self);
         if let Some(r) = &self.resampler {
             r.prefetch();
         }
         cxb_dsp::simd::prefetch_slice(&self.buf16);
         self.vad.prefetch();
-        cxb_dsp::simd::prefetch(&self.echo);
         self.echo.prefetch();
     }
 

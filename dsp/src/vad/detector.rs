@@ -171,11 +171,10 @@ pub struct VadDetector {
 }
 
 impl VadDetector {
-    /// Starts loading the detector (its feature state is inline) and its frame buffer into the
-    /// cache.
+    /// Starts loading its frame buffer into the cache (the detector itself, feature state
+    /// included, is inline in its owner, which prefetches it).
     #[inline]
     pub fn prefetch(&self) {
-        crate::simd::prefetch(self);
         crate::simd::prefetch_slice(&self.buf);
     }
 
