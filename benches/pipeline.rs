@@ -160,7 +160,11 @@ impl Shard {
             self.next = 0;
             self.k += 1;
         }
-        // As the shard's tick does: start loading the next call's state first.
+        // As the shard's caller pass does: start loading the call after next's inline state and
+        // the next call's heap buffers first.
+        if let Some((m, _)) = self.calls.get(self.next + 2) {
+            cxb_dsp::simd::prefetch(m);
+        }
         if let Some((m, _)) = self.calls.get(self.next + 1) {
             m.prefetch_send();
             m.prefetch_receive();

@@ -788,7 +788,10 @@ impl Shard {
         // leave at a steady offset from the tick (see `RtpMedia::tick_send`).
         // All of them leave in one io_uring submission (see `SendRing`).
         // Each pass starts loading the next call's state before it works on the current one
-        // (`RtpMedia::prefetch_*`): per-call state is out of the caches by its next tick.
+        // (`RtpMedia::prefetch_*`): per-call state is out of the caches by its next tick. The
+        // caller pass, which touches most of it, starts two calls ahead: the whole inline media
+        // state of call i + 2 by its address alone, then (at i + 1, now that its headers are in
+        // the cache) the heap buffers they point to.
         let ring = &mut self.send_ring;
         let mut calls = self.calls.values_mut().peekable();
         while let Some(c) = calls.next() {
@@ -802,11 +805,17 @@ impl Shard {
         // frames are pulled below (the flush's system call has just run the receive ring's
         // pending kernel work), whether or not the ring's own task ran first.
         self.drain_media();
-        let mut calls = self.calls.iter_mut().peekable();
-        while let Some((h, c)) = calls.next() {
-            if let Some(m) = calls.peek().and_then(|(_, n)| n.media.as_ref()) {
+        let mut calls = self.calls.iter_mut();
+        let (mut cur, mut next) = (calls.next(), calls.next());
+        while let Some((h, c)) = cur {
+            let after = calls.next();
+            if let Some((_, n)) = &after {
+                cxb_dsp::simd::prefetch(&n.media);
+            }
+            if let Some(m) = next.as_ref().and_then(|(_, n)| n.media.as_ref()) {
                 m.prefetch_receive();
             }
+            (cur, next) = (next, after);
             // The answer waits for the CRM pre-fetch (at most its timeout, see `start_call`).
             if c.answer_at.is_some_and(|t| t <= now) && !self.prefetching.contains_key(h) {
                 due_answer.push(*h);
