@@ -40,6 +40,9 @@ pub struct DelayEstimator {
     hist: Vec<f32>,
     /// Rate of reordered packets per relative-delay bin (sums to the reorder rate).
     reorder_hist: Vec<f32>,
+    /// Whether a reordered packet has been counted. Until then the reorder histogram is all
+    /// zeros: forgetting leaves it so and its optimiser picks 0, so both are skipped.
+    reorder_seen: bool,
     reorder_us: i64,
     quantile: f32,
     forget: f32,
@@ -64,7 +67,9 @@ impl DelayEstimator {
     #[inline]
     pub fn prefetch(&self) {
         crate::simd::prefetch_slice(&self.hist);
-        crate::simd::prefetch_slice(&self.reorder_hist);
+        if self.reorder_seen {
+            crate::simd::prefetch_slice(&self.reorder_hist);
+        }
     }
 
     /// Creates an estimator for the delay range of `cfg` (allocates once).
@@ -77,6 +82,7 @@ impl DelayEstimator {
         hist[Self::bin_of(init.saturating_sub(1), bins)] = 1.0;
         Self {
             reorder_hist: vec![0.0; hist.len()],
+            reorder_seen: false,
             reorder_us: 0,
             hist,
             quantile: cfg.quantile,
@@ -184,6 +190,10 @@ impl DelayEstimator {
     }
 
     fn update_reorder(&mut self, rel_us: i64, reordered: bool) {
+        self.reorder_seen |= reordered;
+        if !self.reorder_seen {
+            return;
+        }
         let f = self.forget;
         for b in self.reorder_hist.iter_mut() {
             *b *= f;
@@ -250,5 +260,61 @@ impl DelayEstimator {
     pub fn target_us(&self, now_us: i64) -> i64 {
         let base = self.quantile_us.max(self.reorder_us).max(self.decayed_peak(now_us));
         (base + self.frame_us).clamp(self.min_us, self.max_us)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reorder optimiser as it ran before `reorder_seen`: forgetting and the full search
+    /// on every packet.
+    fn reference_reorder(hist: &mut [f32], f: f32, rel_us: i64, reordered: bool) -> i64 {
+        for b in hist.iter_mut() {
+            *b *= f;
+        }
+        if reordered {
+            let bins = hist.len();
+            hist[DelayEstimator::bin_of(rel_us, bins)] += 1.0 - f;
+        }
+        let mut late: f32 = hist.iter().sum();
+        let mut best = (MS_PER_LOSS_PERCENT * 100.0 * late, 0usize);
+        for (i, b) in hist.iter().enumerate() {
+            late -= b;
+            let d_ms = ((i as i64 + 1) * BIN_US) as f32 / 1000.0;
+            let cost = d_ms + MS_PER_LOSS_PERCENT * 100.0 * late.max(0.0);
+            if cost < best.0 {
+                best = (cost, i + 1);
+            }
+        }
+        best.1 as i64 * BIN_US
+    }
+
+    #[test]
+    fn skipping_the_empty_reorder_histogram_changes_no_result() {
+        let cfg = JitterConfig::default();
+        let mut est = DelayEstimator::new(&cfg);
+        let mut hist = vec![0.0f32; est.reorder_hist.len()];
+        let mut seed = 7u32;
+        let mut seen = false;
+        // 3,000 in-order packets with jitter, then reordering now and then.
+        for k in 0..6_000i64 {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let jitter = i64::from(seed >> 24) * 120; // 0..30 ms
+            let reordered = k >= 3_000 && seed.is_multiple_of(17);
+            let media = k * 20_000;
+            let Some(rel) = est.update(media + 40_000 + jitter, media, reordered) else {
+                panic!("packet {k} reset the window");
+            };
+            let want = reference_reorder(&mut hist, cfg.forget_factor, rel, reordered);
+            assert_eq!(est.reorder_us(), want, "packet {k}");
+            seen |= reordered;
+            assert_eq!(est.reorder_seen, seen, "packet {k}");
+        }
+        assert!(
+            est.reorder_seen && est.reorder_us() > 0,
+            "reordering was seen and waited for"
+        );
+        assert_eq!(est.reorder_hist, hist, "same histogram bits");
     }
 }
