@@ -28,7 +28,7 @@ use crate::agent::api::{
     ChatRequest, EventRx, EventTx, Llm, LlmEvent, LlmUsage, Role, Stt, SttEvent, SttParams, SttStream, ToolCall, Tts,
     TtsAudio, TtsParams, event_channel,
 };
-use crate::agent::embedded::{ESPEAK_RATE, TtsOutput, send_chunks, submit_tts, voice_for};
+use crate::agent::embedded::{TtsOutput, espeak_to_16k, send_chunks, submit_tts, voice_for};
 
 /// What [`SimStt`] hears in every utterance shorter than [`SIM_LONG_UTTERANCE`].
 pub const SIM_TRANSCRIPT: &str = "I would like to book an appointment";
@@ -297,7 +297,7 @@ impl Tts for SimTts {
                     let pcm = r
                         .ok()
                         .filter(|p| !p.is_empty())
-                        .and_then(|p| espeak_to_sim_rate(&p))
+                        .and_then(|p| espeak_to_16k(&p))
                         .unwrap_or_else(|| synthetic_speech(&key.1).into());
                     let waiting = {
                         let mut map = phrases().lock().unwrap_or_else(|e| e.into_inner());
@@ -315,17 +315,6 @@ impl Tts for SimTts {
         }
         rx
     }
-}
-
-/// espeak-ng's audio at [`SIM_RATE`] (`None` if it cannot be converted).
-fn espeak_to_sim_rate(pcm: &[i16]) -> Option<Arc<[i16]>> {
-    use cxb_dsp::resample::{Quality, Resampler};
-    let mut r = Resampler::new(ESPEAK_RATE, SIM_RATE, Quality::Telephone).ok()?;
-    let mut out = vec![0i16; r.output_len_for(pcm.len()) + r.latency_samples() + 64];
-    let p = r.process_i16(pcm, &mut out);
-    let n = r.flush_i16(&mut out[p.produced..]).ok()?;
-    out.truncate(p.produced + n);
-    Some(out.into())
 }
 
 /// A deterministic speech-like signal for `text` at [`SIM_RATE`]: per word, voiced syllables

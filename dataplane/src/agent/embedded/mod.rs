@@ -11,7 +11,7 @@ mod vocab;
 pub use crate::sys::pocketsphinx::ModelPaths;
 pub use stt::{EmbeddedStt, PREROLL_MS, SttEngine, SttEngineConfig};
 pub use tts::{ESPEAK_RATE, EmbeddedTts};
-pub(crate) use tts::{Output as TtsOutput, send_chunks, submit as submit_tts, voice_for};
+pub(crate) use tts::{Output as TtsOutput, espeak_to_16k, send_chunks, submit as submit_tts, voice_for};
 
 #[cfg(test)]
 mod tests;

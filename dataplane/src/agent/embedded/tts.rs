@@ -1,6 +1,8 @@
 //! [`EmbeddedTts`]: libespeak-ng on one worker thread (espeak-ng has global state), streaming
 //! 22050 Hz audio as it is produced, with a process-wide cache of recent phrases (opening and
 //! re-engagement lines repeat on every call; a hit is answered on the caller's thread at once).
+//! Cached phrases are kept at the pipeline's 16 kHz, converted once on the worker: a hit plays
+//! out of the one shared buffer in every call, with no per-call resampling or copy.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,13 +16,15 @@ use crate::sys::espeak::{Espeak, EspeakError};
 
 /// espeak-ng's output rate.
 pub const ESPEAK_RATE: u32 = 22_050;
+/// Rate of the phrase cache's audio: the media pipeline's.
+const CACHE_RATE: u32 = crate::media::PIPELINE_RATE;
 /// Size of the audio chunks espeak-ng hands out (and cached phrases are replayed in), ms.
 const CHUNK_MS: u32 = 100;
 /// Speaking rate, words per minute.
 const WPM: u32 = 155;
 /// Most phrases cached.
 const CACHE_PHRASES: usize = 256;
-/// Most samples cached in all (about 90 s of audio, 4 MB).
+/// Most samples cached in all (about 125 s of 16 kHz audio, 4 MB).
 const CACHE_SAMPLES: usize = 2_000_000;
 /// Longest phrase cached, characters.
 const CACHE_TEXT: usize = 400;
@@ -36,7 +40,7 @@ pub(crate) enum Output {
 /// Receives a whole rendered phrase (or why it failed).
 pub(crate) type WholeFn = Box<dyn FnOnce(Result<Arc<[i16]>, ProviderError>) + Send>;
 
-/// Cached phrases by (voice, text): audio and last use.
+/// Cached phrases by (voice, text): audio at [`CACHE_RATE`] and last use.
 type CacheMap = HashMap<(String, String), (Arc<[i16]>, u64)>;
 
 struct Job {
@@ -129,12 +133,24 @@ fn worker(queue: &Receiver<Job>) {
             }
             (Output::Whole(done), r) => done(r.map(|pcm| pcm.unwrap_or_default().into())),
             (Output::Stream(_), Ok(pcm)) => {
-                if let Some(pcm) = pcm {
-                    cache_put(&job.voice, &job.text, pcm.into());
+                if let Some(pcm16) = pcm.and_then(|p| espeak_to_16k(&p)) {
+                    cache_put(&job.voice, &job.text, pcm16);
                 }
             }
         }
     }
+}
+
+/// espeak-ng's audio at the pipeline's 16 kHz, filter tail included (`None` if it cannot be
+/// converted).
+pub(crate) fn espeak_to_16k(pcm: &[i16]) -> Option<Arc<[i16]>> {
+    use cxb_dsp::resample::{Quality, Resampler};
+    let mut r = Resampler::new(ESPEAK_RATE, CACHE_RATE, Quality::Telephone).ok()?;
+    let mut out = vec![0i16; r.output_len_for(pcm.len()) + r.latency_samples() + 64];
+    let p = r.process_i16(pcm, &mut out);
+    let n = r.flush_i16(&mut out[p.produced..]).ok()?;
+    out.truncate(p.produced + n);
+    Some(out.into())
 }
 
 fn cache_put(voice: &str, text: &str, pcm: Arc<[i16]>) {
@@ -278,7 +294,7 @@ impl Tts for EmbeddedTts {
             .unwrap_or_else(|e| e.into_inner())
             .get(&voice, text);
         match hit {
-            Some(pcm) => send_chunks(&tx, ESPEAK_RATE, &pcm, (ESPEAK_RATE * CHUNK_MS / 1000) as usize),
+            Some(pcm) => send_chunks(&tx, CACHE_RATE, &pcm, (CACHE_RATE * CHUNK_MS / 1000) as usize),
             None => submit(text, voice, Output::Stream(tx)),
         }
         rx
