@@ -38,7 +38,20 @@ impl Dp {
         Dp::launch(old.dir.clone(), "restarted", &old.bots, &[])
     }
 
+    /// Starts the child and waits until it answers. The ports are picked free, but another
+    /// process can take one before the child binds it: a child that exits while starting is
+    /// started again on other ports.
     fn launch(dir: PathBuf, name: &str, bots_json: &str, extra: &[&str]) -> Dp {
+        for _ in 0..3 {
+            let mut dp = Dp::spawn(dir.clone(), name, bots_json, extra);
+            if dp.ready_or_exited() {
+                return dp;
+            }
+        }
+        panic!("dataplane exited while starting, three times");
+    }
+
+    fn spawn(dir: PathBuf, name: &str, bots_json: &str, extra: &[&str]) -> Dp {
         let bots = dir.join("bots.json");
         std::fs::write(&bots, bots_json).unwrap();
         let sip = free_port();
@@ -69,26 +82,27 @@ impl Dp {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("cxb binary");
-        let dp = Dp {
+        Dp {
             child: Some(child),
             sip,
             http,
             dir,
             bots: bots_json.to_owned(),
             name: name.to_owned(),
-        };
-        dp.wait_ready();
-        dp
+        }
     }
 
-    /// Ready when OPTIONS gets a 200.
-    pub fn wait_ready(&self) {
+    /// True when OPTIONS gets a 200, false when the child exits first.
+    fn ready_or_exited(&mut self) -> bool {
         let end = Instant::now() + Duration::from_secs(15);
         while Instant::now() < end {
+            if self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(Some(_)))) {
+                return false;
+            }
             if let Some(r) = self.request("OPTIONS", "demo", "", Duration::from_millis(200))
                 && r.starts_with("SIP/2.0 200")
             {
-                return;
+                return true;
             }
         }
         panic!("dataplane did not answer OPTIONS");
