@@ -45,11 +45,11 @@ pub struct Downlink {
 }
 
 impl Downlink {
-    /// Starts loading the state the next frame touches into the cache, with the queued audio it
-    /// reads (see [`cxb_dsp::simd::prefetch`]).
+    /// Starts loading the heap buffers the next frame touches into the cache, with the queued
+    /// audio it reads (see [`cxb_dsp::simd::prefetch`]); the downlink itself is inline in its
+    /// owner, which prefetches it.
     #[inline]
     pub fn prefetch(&self) {
-        cxb_dsp::simd::prefetch(self);
         if let Some(front) = self.queue.front() {
             cxb_dsp::simd::prefetch_slice(&front[..front.len().min(FRAME_16K)]);
         }

@@ -111,6 +111,7 @@ impl RtpMedia {
     /// current one, so that call's first touches hit the cache instead of memory.
     #[inline]
     pub fn prefetch_send(&self) {
+        cxb_dsp::simd::prefetch(&self.downlink);
         self.downlink.prefetch();
         cxb_dsp::simd::prefetch(&self.encoder);
         cxb_dsp::simd::prefetch_slice(&self.line_out);
@@ -118,7 +119,9 @@ impl RtpMedia {
     }
 
     /// Like [`prefetch_send`](Self::prefetch_send), for the caller side of a tick (the packets
-    /// received, the jitter buffer, the uplink DSP).
+    /// received, the jitter buffer, the uplink DSP), but only the heap buffers: the caller
+    /// prefetches the whole media state one call earlier (`cxb_dsp::simd::prefetch(&media)`, by
+    /// address), so the buffer pointers read here are in the cache by then.
     #[inline]
     pub fn prefetch_receive(&self) {
         self.playout.prefetch();

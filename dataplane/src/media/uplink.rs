@@ -56,11 +56,11 @@ fn vad_rate_for(line_rate: u32) -> u32 {
 }
 
 impl Uplink {
-    /// Starts loading the state a caller frame touches into the cache: the uplink itself (VAD
-    /// and echo gate inline) and its heap buffers (see [`cxb_dsp::simd::prefetch`]).
+    /// Starts loading the heap buffers a caller frame touches into the cache (see
+    /// [`cxb_dsp::simd::prefetch`]); the uplink itself (VAD and echo gate inline) is inline in
+    /// its owner, which prefetches it.
     #[inline]
     pub fn prefetch(&self) {
-        cxb_dsp::simd::prefetch(self);
         if let Some(r) = &self.resampler {
             r.prefetch();
         }

@@ -83,11 +83,10 @@ enum Adapt {
 }
 
 impl Playout {
-    /// Starts loading what the next packet and pull touch into the cache: the playout itself
-    /// and its heap buffers (see [`crate::simd::prefetch`]).
+    /// Starts loading the heap buffers the next packet and pull touch into the cache (see
+    /// [`crate::simd::prefetch`]); the playout itself is inline in its owner, which prefetches it.
     #[inline]
     pub fn prefetch(&self) {
-        crate::simd::prefetch(self);
         self.jb.prefetch();
         crate::simd::prefetch_slice(&self.queue);
         self.plc.prefetch();
