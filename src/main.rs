@@ -65,6 +65,8 @@ fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    // Every cxb process may hold thousands of sockets (see `cli::fd_limit`).
+    cli::fd_limit::raise();
     let result = match cli.command {
         Command::Up(args) => cli::up::run(args),
         Command::Dataplane(args) => cli::dataplane::run(args),

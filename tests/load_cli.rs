@@ -221,6 +221,25 @@ fn spawned_run_of_20_calls_sets_up_every_call_and_prints_a_parsable_line() {
     assert!(get(&kv, "rss_kb_per_call").parse::<f64>().is_ok());
 }
 
+/// A call holds 4 open files and an idle dataplane ≈ 25, so a soft limit of 64 would refuse calls
+/// past ≈ 10 with 503. `cxb` raises its soft limit to the hard one at start (the spawned dataplane
+/// inherits it), so all 20 calls are set up.
+#[test]
+fn a_low_soft_open_file_limit_is_raised_so_every_call_is_set_up() {
+    let out = Command::new("prlimit")
+        .args(["--nofile=64:4096", env!("CARGO_BIN_EXE_cxb")])
+        .args(["load", "--spawn", "--calls", "20", "--rate", "20", "--hold", "2"])
+        .args(["--rtp-ports", "30900-31200", "--nice", "0"])
+        .output()
+        .expect("prlimit (util-linux)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "cxb load failed:\n{stdout}\n{stderr}");
+    let kv = final_line(&stdout, "load: calls=");
+    assert_eq!(get(&kv, "refused_503"), "0", "{stdout}");
+    assert_eq!(get(&kv, "ok").parse::<f64>().unwrap(), 100.0, "{stdout}");
+}
+
 #[test]
 fn bad_arguments_get_a_clear_error() {
     let out = cxb().args(["load", "--calls", "10"]).output().unwrap();

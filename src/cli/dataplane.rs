@@ -151,9 +151,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let shards = cfg.shards;
     let (sip, http, fleet) = (cfg.sip_bind, cfg.http_bind, cfg.fleet_path.clone());
     let recordings = cfg.recordings.to_string();
+    let open_files = check_open_files(u64::from(cfg.calls_per_shard) * shards as u64);
     let dp = Dataplane::start(cfg, routing).context("dataplane failed to start")?;
     println!(
-        "cxb dataplane: {shards} shard(s); SIP udp+tcp {sip}; HTTP {http}; fleet {}; recordings {recordings}",
+        "cxb dataplane: {shards} shard(s); SIP udp+tcp {sip}; HTTP {http}; fleet {}; recordings {recordings}; \
+         open files {open_files}",
         fleet.display()
     );
     wait_for_signal();
@@ -162,6 +164,25 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     dp.join();
     let _ = std::fs::remove_file(&fleet);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The open-file limit (already raised by `main`) as text; warns when it leaves room for fewer
+/// calls than the shards are configured for (past it, set-ups fail with 503).
+fn check_open_files(configured: u64) -> String {
+    let Some(limit) = super::fd_limit::raise() else {
+        return "unknown".into();
+    };
+    let room = super::fd_limit::calls_for(limit, false);
+    if room < configured {
+        tracing::warn!(
+            open_files = limit,
+            calls = room,
+            configured,
+            "the open-file limit leaves room for fewer calls than configured (4 files per call, 5 when \
+             recorded): raise the hard limit (`ulimit -Hn`, systemd `LimitNOFILE=`)"
+        );
+    }
+    format!("{limit} (room for {room} calls)")
 }
 
 /// Blocks until SIGINT or SIGTERM.

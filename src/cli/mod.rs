@@ -7,6 +7,7 @@ pub mod dsp_amd;
 pub mod dsp_jitter;
 pub mod dsp_resample;
 pub mod dsp_vad;
+pub mod fd_limit;
 pub mod load;
 pub mod replay;
 pub mod sip_parse;

@@ -26,6 +26,7 @@ use tokio::sync::mpsc;
 pub use call::unix_ms;
 pub use config::DataplaneConfig;
 pub use dial::DialError;
+pub use rtp_io::FDS_PER_CALL;
 pub use shard::ShardMsg;
 
 use crate::recording::RecorderService;

@@ -17,6 +17,9 @@ use super::recv_ring::{RecvRing, RecvToken};
 /// The shard's receive ring: datagrams tagged with their call and whether they came on RTCP.
 pub type MediaRing = RecvRing<(CallHandle, bool)>;
 
+/// Open files a call holds: its RTP and RTCP sockets, and the duplicate of each that receives.
+pub const FDS_PER_CALL: u64 = 4;
+
 /// Largest datagram we read on a media socket.
 const MAX_DATAGRAM: usize = 2048;
 
