@@ -27,7 +27,8 @@ fn e2e_dialout(db: Option<String>) {
         DP_BOTS,
         &["--control-url", &format!("http://127.0.0.1:{control_port}")],
     );
-    let ctl = Control::start(control_port, dp.http, db);
+    // The dataplane was told this port: control is started on it (once), not on another.
+    let ctl = Control::start_on(control_port, dp.http, db);
     let admin = ctl.admin_key.clone();
     let crm = Crm::start();
     let bot = json!({
@@ -122,8 +123,7 @@ fn fill(path: &str, call_b: &str) -> String {
 #[test]
 fn every_endpoint_refuses_a_key_scoped_to_another_bot() {
     let dp = Dp::start("ctl-scope", DP_BOTS, &[]);
-    let port = free_port();
-    let ctl = Control::start(port, dp.http, None);
+    let ctl = Control::start(dp.http, None);
     let admin = ctl.admin_key.clone();
     for id in ["bot-a", "bot-b"] {
         let (s, b) = ctl.req("POST", "/api/v1/bots", &admin, Some(&json!({"id": id, "name": id})));
@@ -148,7 +148,7 @@ fn every_endpoint_refuses_a_key_scoped_to_another_bot() {
         "started_at": "2026-11-21T10:00:00Z", "ended_at": "2026-11-21T10:00:05Z", "call_duration_seconds": 5,
         "disconnected_by": "customer", "recording_key": "2026/11/21/callb", "from_number": "+15550177"});
     let (s, b) = http(
-        port,
+        ctl.port,
         "POST",
         "/internal/v1/calls",
         &[("authorization", "Bearer test-secret-0123456789")],
@@ -156,7 +156,7 @@ fn every_endpoint_refuses_a_key_scoped_to_another_bot() {
     );
     assert_eq!(s, 201, "{b}");
 
-    let (s, doc) = http(port, "GET", "/openapi.json", &[], None);
+    let (s, doc) = http(ctl.port, "GET", "/openapi.json", &[], None);
     assert_eq!(s, 200);
     // Lists are filtered, not refused; these must not show bot B's objects.
     let filtered = ["/api/v1/bots", "/api/v1/calls", "/api/v1/dids"];
@@ -213,8 +213,7 @@ fn schemathesis_finds_no_server_errors() {
         return;
     };
     let dp = Dp::start("ctl-st", DP_BOTS, &[]);
-    let port = free_port();
-    let ctl = Control::start(port, dp.http, None);
+    let ctl = Control::start(dp.http, None);
     let admin = ctl.admin_key.clone();
     let (s, _) = ctl.req(
         "POST",
@@ -224,7 +223,7 @@ fn schemathesis_finds_no_server_errors() {
     );
     assert_eq!(s, 201);
     let out = std::process::Command::new(st)
-        .args(["run", &format!("http://127.0.0.1:{port}/openapi.json")])
+        .args(["run", &format!("http://127.0.0.1:{}/openapi.json", ctl.port)])
         .args(["--checks", "not_a_server_error"])
         .args(["--header", &format!("X-API-Key: {admin}")])
         .args(["--max-examples", "15", "--workers", "1", "--request-timeout", "10"])

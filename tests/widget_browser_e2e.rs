@@ -26,7 +26,6 @@ use std::time::{Duration, Instant};
 use ctl_harness::Control;
 use dp_harness::Dp;
 use serde_json::{Value, json};
-use sip_harness::free_port;
 
 const BOT: &str = "wbrowser";
 /// Whole-browser budget: from launch to the stats report and the hang-up.
@@ -266,7 +265,7 @@ fn browser_widget_calls_the_bot_through_control_snippet() {
     speech_wav(&wav);
 
     let dp = Dp::start("widget-browser", r#"{"bots": []}"#, &["--providers", "sim"]);
-    let ctl = Control::start(free_port(), dp.http, None);
+    let ctl = Control::start(dp.http, None);
     let admin = ctl.admin_key.clone();
     let bot = json!({"id": BOT, "name": "Browser bot",
                      "opening_message": "Hello, how can I help you?",

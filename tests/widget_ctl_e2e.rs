@@ -12,7 +12,6 @@ use std::time::Duration;
 use ctl_harness::Control;
 use dp_harness::Dp;
 use serde_json::json;
-use sip_harness::free_port;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 /// The upgrade's status: 101 when accepted, else the refusal's.
@@ -31,9 +30,8 @@ async fn upgrade_status(url: &str, origin: &str) -> u16 {
 
 #[tokio::test(flavor = "current_thread")]
 async fn control_enables_and_regenerates_the_widget_key_the_dataplane_checks() {
-    let control_port = free_port();
     let dp = Dp::start("widget-ctl", r#"{"bots": []}"#, &[]);
-    let ctl = Control::start(control_port, dp.http, None);
+    let ctl = Control::start(dp.http, None);
     let admin = ctl.admin_key.clone();
     let (s, b) = ctl.req(
         "POST",

@@ -6,13 +6,15 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// The admin key control is started with (`CXB_ADMIN_API_KEY`).
-pub const ADMIN_KEY: &str = "cxb_e2e-admin-key-0123456789abcdefghijklmnop";
+/// The start of the admin key each control is started with (`CXB_ADMIN_API_KEY`); the process id
+/// and a counter follow, so readiness can tell this control from another on its port.
+pub const ADMIN_KEY_PREFIX: &str = "cxb_e2e-admin-key-0123456789abcdefghijklmnop-";
 /// The internal secret the dataplane harness uses.
 pub const SECRET: &str = "test-secret-0123456789";
 
@@ -68,7 +70,38 @@ fn dechunk(mut s: &str) -> String {
     out
 }
 
-/// A `cxb control` child process, stopped (SIGTERM) on drop.
+/// The status of `GET path` (with `X-API-Key: key` when given); 0 when nothing answers HTTP
+/// within two seconds (no listener, or one that does not speak HTTP).
+fn probe(port: u16, path: &str, key: Option<&str>) -> u16 {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return 0;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let key = key.map(|k| format!("X-API-Key: {k}\r\n")).unwrap_or_default();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{key}Connection: close\r\n\r\n");
+    let mut head = [0u8; 12];
+    if s.write_all(req.as_bytes()).is_err() || s.read_exact(&mut head).is_err() {
+        return 0;
+    }
+    std::str::from_utf8(&head[9..])
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A port no TCP listener holds on 127.0.0.1 right now.
+fn free_tcp_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The last `n` lines of `text`.
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// A `cxb control` child process, stopped (SIGTERM) on drop; its stderr goes to `stderr.log` in
+/// its data directory, and its tail is printed when dropped by a panicking test.
 pub struct Control {
     child: Option<Child>,
     /// HTTP port on 127.0.0.1.
@@ -80,49 +113,97 @@ pub struct Control {
 }
 
 impl Control {
-    /// Starts control on `port` with the dataplane whose internal HTTP port is `dp_http`;
-    /// SQLite in its data directory unless `database_url` is given.
-    pub fn start(port: u16, dp_http: u16, database_url: Option<String>) -> Control {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("ctl-{port}-{}", std::process::id()));
+    /// Starts control on a free port with the dataplane whose internal HTTP port is `dp_http`;
+    /// SQLite in its data directory unless `database_url` is given. Another process can take the
+    /// free port before control binds it: control that exits while starting is started again on
+    /// another port, so callers use `port` of the result.
+    pub fn start(dp_http: u16, database_url: Option<String>) -> Control {
+        Control::launch(None, dp_http, database_url)
+    }
+
+    /// As [`Control::start`], but on `port`, for a caller that already gave this port to another
+    /// process (the dataplane's `--control-url`): started once, as that process would not learn
+    /// another port.
+    pub fn start_on(port: u16, dp_http: u16, database_url: Option<String>) -> Control {
+        Control::launch(Some(port), dp_http, database_url)
+    }
+
+    /// Starts the child (on `fixed`, else on free ports, up to three times) and waits until it
+    /// answers; panics with the tail of each attempt's stderr when none does.
+    fn launch(fixed: Option<u16>, dp_http: u16, database_url: Option<String>) -> Control {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let id = format!("{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let attempts = if fixed.is_some() { 1 } else { 3 };
+        let mut logs = String::new();
+        for _ in 0..attempts {
+            let port = fixed.unwrap_or_else(free_tcp_port);
+            let mut c = Control::spawn(&id, port, dp_http, database_url.clone());
+            if c.ready_or_exited() {
+                return c;
+            }
+            logs.push_str(&format!("\n--- port {port}, stderr tail:\n{}", tail(&c.log(), 20)));
+        }
+        panic!("cxb control exited while starting ({attempts} attempt(s)){logs}");
+    }
+
+    /// The child for start `id` (unique in the test run) on `port`. Its data directory is named by
+    /// both, never by the port alone: another control of this process may hold that port.
+    fn spawn(id: &str, port: u16, dp_http: u16, database_url: Option<String>) -> Control {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("ctl-{id}-{port}"));
+        let admin_key = format!("{ADMIN_KEY_PREFIX}{id}");
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
+        let log = std::fs::File::create(dir.join("stderr.log")).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_cxb"));
         cmd.args(["control", "--http", &format!("127.0.0.1:{port}")])
             .arg("--data-dir")
             .arg(&dir)
             .args(["--dataplane", &format!("http://127.0.0.1:{dp_http}")])
             .args(["--internal-secret", SECRET])
-            .env("CXB_ADMIN_API_KEY", ADMIN_KEY)
+            .env("CXB_ADMIN_API_KEY", &admin_key)
             .env("CXB_ADMIN_PASSWORD", "e2e-admin-password")
             .env_remove("DATABASE_URL")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
+            .stderr(log);
         if let Some(url) = database_url {
             cmd.args(["--database-url", &url]);
         }
         let child = cmd.spawn().expect("cxb binary");
-        let c = Control {
+        Control {
             child: Some(child),
             port,
             dir,
-            admin_key: ADMIN_KEY.to_owned(),
-        };
-        c.wait_ready();
-        c
+            admin_key,
+        }
     }
 
-    fn wait_ready(&self) {
+    /// True when this child answers, false when it exits first.
+    fn ready_or_exited(&mut self) -> bool {
         let end = Instant::now() + Duration::from_secs(30);
         while Instant::now() < end {
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok()
-                && http(self.port, "GET", "/healthz", &[], None).0 == 200
-            {
-                return;
+            if self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(Some(_)))) {
+                // Reaped: its process id may be another process's by now, so drop does not signal it.
+                self.child = None;
+                return false;
+            }
+            if self.answers() {
+                return true;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!("cxb control did not become ready");
+        panic!("cxb control on port {} did not become ready in 30 s", self.port);
+    }
+
+    /// True when `/healthz` answers 200 and the admin key is accepted. Another process holding
+    /// the port (another test's control, say) may answer `/healthz` too, but not this child's key.
+    fn answers(&self) -> bool {
+        probe(self.port, "/healthz", None) == 200 && probe(self.port, "/api/v1/me", Some(&self.admin_key)) == 200
+    }
+
+    /// Its stderr so far.
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default()
     }
 
     /// A request with `X-API-Key: key`.
@@ -146,6 +227,13 @@ impl Control {
 
 impl Drop for Control {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "cxb control on port {}, stderr tail:\n{}",
+                self.port,
+                tail(&self.log(), 40)
+            );
+        }
         if let Some(mut c) = self.child.take() {
             let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
             let end = Instant::now() + Duration::from_secs(10);
