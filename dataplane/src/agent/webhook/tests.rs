@@ -97,15 +97,21 @@ fn prefetch_returns_the_crm_object() {
     let fake = FakeServer::webhook(vec![
         Reply::Json(json!({"name": "Ada", "tier": {"level": 2}})),
         Reply::Json(json!([1, 2])),
-        Reply::slow(1000, Reply::Json(json!({}))),
+        Reply::slow(2000, Reply::Json(json!({}))),
         Reply::Status(404),
     ]);
     let pool = HttpPool::default();
+    // A timeout no loaded test machine reaches for the replies that come at once, and a short one
+    // for the reply that must time out (far shorter than its delay).
     let crm = CrmPrefetch {
         url: String::new(),
         method: HttpMethod::Get,
         token: Some("crm-token".into()),
+        timeout_ms: 5000,
+    };
+    let short = CrmPrefetch {
         timeout_ms: 300,
+        ..crm.clone()
     };
     let url = fake.url("/crm?phone=%2B4930123");
     let m = run(prefetch(&pool, &crm, &url)).expect("crm");
@@ -118,7 +124,7 @@ fn prefetch_returns_the_crm_object() {
         Err(ProviderErrorKind::Protocol)
     );
     assert_eq!(
-        run(prefetch(&pool, &crm, &url)).map_err(|e| e.kind),
+        run(prefetch(&pool, &short, &url)).map_err(|e| e.kind),
         Err(ProviderErrorKind::Timeout)
     );
     let e = run(prefetch(&pool, &crm, &url)).expect_err("404");
@@ -139,7 +145,7 @@ fn prefetch_for_call_renders_the_url_and_reports_the_outcome() {
         ),
         method: HttpMethod::Get,
         token: Some("crm-token".into()),
-        timeout_ms: 1000,
+        timeout_ms: 5000,
     };
     let mut ctx = cxb_model::template::TemplateContext::new();
     ctx.insert("call", json!({"from_number": "+15550100"}));
