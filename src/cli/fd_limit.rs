@@ -1,7 +1,7 @@
 //! The open-file limit. A dataplane holds [`FDS_PER_CALL`] descriptors per call, so the soft
-//! limit most shells start with (1,024) makes it refuse calls with 503 past ≈ 250. Every `cxb` process
-//! raises its soft limit to the hard one at start, as Go's runtime does for every program, and the
-//! dataplane warns when even that is short of the calls it is configured for.
+//! limit most shells start with (1,024) makes it refuse calls with 503 past ≈ 250. Every `cxb`
+//! process raises its soft limit to the hard one at start, as Go's runtime does for every
+//! program, and the dataplane warns when even that is short of the calls it is configured for.
 
 use cxb_dataplane::engine::FDS_PER_CALL;
 use nix::sys::resource::{RLIM_INFINITY, Resource, getrlimit, setrlimit};
