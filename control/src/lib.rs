@@ -73,6 +73,7 @@ pub async fn build(cfg: ControlConfig) -> Result<(axum::Router, AppState), Contr
         metrics: Arc::default(),
         throttle: Arc::default(),
         first_start: Arc::new(Mutex::new(None)),
+        routing_push: Arc::default(),
     };
     let first = auth::bootstrap::first_start(&state)
         .await

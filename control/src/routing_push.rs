@@ -86,7 +86,13 @@ pub async fn dataplane_urls(state: &AppState) -> ApiResult<Vec<String>> {
 
 /// PUTs the snapshot to every dataplane (`Authorization: Bearer <internal_secret>`); tries all
 /// and returns the first error.
+///
+/// One push at a time, each taking its snapshot once it holds the turn. Pushes run in the
+/// background after every change, so two of them overlapped: a snapshot read before a change
+/// could reach a dataplane after one read after it, and left it on the old routing (a new DID
+/// or widget missing) until the next change.
 pub async fn push_all(state: &AppState) -> Result<(), PushError> {
+    let _turn = state.routing_push.lock().await;
     let snap = snapshot(state).await?;
     let urls = dataplane_urls(state).await?;
     let mut first_err = None;

@@ -224,3 +224,58 @@ async fn fleet_settings_and_routing_push_with_decrypted_providers() {
         cxb_model::RoutingTable::new(parsed).expect("the dataplane accepts the snapshot");
     }
 }
+
+/// A push whose request is slow on the wire must not land after a later push: the dataplane
+/// would keep the older routing. The fake dataplane holds its first request (the push after the
+/// fleet change, whose snapshot has no bots) for 500 ms; two bots are created meanwhile and a
+/// push made in the foreground. The last routing it takes must have both bots.
+#[tokio::test]
+async fn a_slow_routing_push_never_lands_after_a_later_one() {
+    for app in apps("push_order").await {
+        let b = app.backend;
+        let seen: Arc<Mutex<Vec<Value>>> = Arc::default();
+        let s = seen.clone();
+        let first = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let router = axum::Router::new().route(
+            "/internal/v1/routing",
+            axum::routing::put(move |axum::Json(body): axum::Json<Value>| {
+                let (s, first) = (s.clone(), first.clone());
+                async move {
+                    if first.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    }
+                    s.lock().unwrap().push(body);
+                    axum::Json(json!({"bots": 0, "dids": 0}))
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        let k = Auth::Key(&app.admin_key);
+        let r = app
+            .req(
+                Method::PUT,
+                "/api/v1/settings/fleet",
+                k,
+                Some(json!({"servers": [url]})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{b}: {}", r.body);
+        app.bot("one").await;
+        app.bot("two").await;
+        crate::routing_push::push_all(&app.state).await.unwrap();
+        // Time for a push still on the wire to land.
+        tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+        let seen = seen.lock().unwrap();
+        let last = seen.last().expect("pushed");
+        let mut bots: Vec<&str> = last["bots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["id"].as_str().unwrap())
+            .collect();
+        bots.sort_unstable();
+        assert_eq!(bots, ["one", "two"], "{b}: the last routing pushed of {}", seen.len());
+    }
+}
