@@ -2,6 +2,8 @@
 //! widgets with their key hashes) and [`push_all`], which PUTs it to every dataplane's
 //! `/internal/v1/routing`.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use cxb_model::{BotConfig, DataplaneSnapshot, DidMapping, ProviderEndpoint, WidgetAccess};
 use sqlx::Row;
 
@@ -84,15 +86,36 @@ pub async fn dataplane_urls(state: &AppState) -> ApiResult<Vec<String>> {
     Ok(state.cfg.dataplanes.iter().map(|d| d.url.clone()).collect())
 }
 
-/// PUTs the snapshot to every dataplane (`Authorization: Bearer <internal_secret>`); tries all
-/// and returns the first error.
+/// The order of routing pushes: one at a time, and none that a later snapshot already covers
+/// (shared in [`AppState`]).
+#[derive(Debug, Default)]
+pub struct PushTurns {
+    turn: tokio::sync::Mutex<()>,
+    /// Pushes asked for so far.
+    asked: AtomicU64,
+    /// Every push asked for up to this count is covered by an attempt that has finished.
+    done: AtomicU64,
+}
+
+/// PUTs the snapshot to every dataplane (`Authorization: Bearer <internal_secret>`); tries all,
+/// logs each failure and returns the first error.
 ///
 /// One push at a time, each taking its snapshot once it holds the turn. Pushes run in the
 /// background after every change, so two of them overlapped: a snapshot read before a change
 /// could reach a dataplane after one read after it, and left it on the old routing (a new DID
-/// or widget missing) until the next change.
+/// or widget missing) until the next change. A push whose turn comes after an attempt that took
+/// its snapshot since this push was asked for has nothing newer to send and returns `Ok` (that
+/// attempt logged its own failures). So a burst of changes, even with a dataplane down and each
+/// attempt waiting out its timeout, queues at most one push behind the one on the wire.
 pub async fn push_all(state: &AppState) -> Result<(), PushError> {
-    let _turn = state.routing_push.lock().await;
+    let turns = &state.routing_push;
+    let ticket = turns.asked.fetch_add(1, Ordering::SeqCst) + 1;
+    let _turn = turns.turn.lock().await;
+    if turns.done.load(Ordering::SeqCst) >= ticket {
+        return Ok(());
+    }
+    // Every push asked for so far was asked after its change was stored: this snapshot has it.
+    let covers = turns.asked.load(Ordering::SeqCst);
     let snap = snapshot(state).await?;
     let urls = dataplane_urls(state).await?;
     let mut first_err = None;
@@ -123,6 +146,7 @@ pub async fn push_all(state: &AppState) -> Result<(), PushError> {
             first_err.get_or_insert(e);
         }
     }
+    turns.done.fetch_max(covers, Ordering::SeqCst);
     first_err.map_or(Ok(()), Err)
 }
 

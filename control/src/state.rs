@@ -52,9 +52,8 @@ pub struct AppState {
     pub throttle: Arc<auth::Throttle>,
     /// First-start secrets, until taken by [`AppState::take_first_start`].
     pub first_start: Arc<Mutex<Option<FirstStart>>>,
-    /// Held by each routing push from its snapshot to its last dataplane (see
-    /// [`crate::routing_push::push_all`]).
-    pub routing_push: Arc<tokio::sync::Mutex<()>>,
+    /// The order of routing pushes (see [`crate::routing_push::push_all`]).
+    pub routing_push: Arc<crate::routing_push::PushTurns>,
 }
 
 impl AppState {

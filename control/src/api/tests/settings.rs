@@ -279,3 +279,52 @@ async fn a_slow_routing_push_never_lands_after_a_later_one() {
         assert_eq!(bots, ["one", "two"], "{b}: the last routing pushed of {}", seen.len());
     }
 }
+
+/// Pushes asked for while one is on the wire are covered by the next snapshot: six at once send
+/// at most two (the one that takes the turn first, and one for the rest), all reporting success.
+#[tokio::test]
+async fn routing_pushes_asked_together_are_coalesced() {
+    for app in apps("push_coalesce").await {
+        let b = app.backend;
+        let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let c = count.clone();
+        let router = axum::Router::new().route(
+            "/internal/v1/routing",
+            axum::routing::put(move |axum::Json(_): axum::Json<Value>| {
+                let c = c.clone();
+                async move {
+                    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                    c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    axum::Json(json!({"bots": 0, "dids": 0}))
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        let k = Auth::Key(&app.admin_key);
+        let r = app
+            .req(
+                Method::PUT,
+                "/api/v1/settings/fleet",
+                k,
+                Some(json!({"servers": [url]})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{b}: {}", r.body);
+        // Settle the fleet change's own push.
+        crate::routing_push::push_all(&app.state).await.unwrap();
+        let before = count.load(std::sync::atomic::Ordering::SeqCst);
+        let pushes: Vec<_> = (0..6)
+            .map(|_| {
+                let state = app.state.clone();
+                tokio::spawn(async move { crate::routing_push::push_all(&state).await })
+            })
+            .collect();
+        for p in pushes {
+            p.await.unwrap().unwrap();
+        }
+        let sent = count.load(std::sync::atomic::Ordering::SeqCst) - before;
+        assert!((1..=2).contains(&sent), "{b}: six pushes asked together sent {sent}");
+    }
+}
