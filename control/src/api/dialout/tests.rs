@@ -231,15 +231,7 @@ async fn dials_through_the_dataplane_with_capacity() {
     for app in apps("dialok").await {
         let fake = Fake::default();
         let url = fake_dataplane(fake.clone()).await;
-        let r = app
-            .req(
-                Method::PUT,
-                "/api/v1/settings/fleet",
-                Auth::Key(&app.admin_key),
-                Some(json!({"servers": [url]})),
-            )
-            .await;
-        assert!(r.status.is_success(), "{}", r.body);
+        app.use_fleet(&url).await;
         app.bot("bot-a").await;
         trunk(&app).await;
         let (_, key_a) = app.key(&["bot-a"], false).await;

@@ -74,6 +74,19 @@ async fn app(backend: &'static str, url: String, dir: tempfile::TempDir) -> Test
 }
 
 impl TestApp {
+    /// Points the fleet at the dataplane `url` (which starts a routing push in the background).
+    pub async fn use_fleet(&self, url: &str) {
+        let r = self
+            .req(
+                Method::PUT,
+                "/api/v1/settings/fleet",
+                Auth::Key(&self.admin_key),
+                Some(json!({"servers": [url]})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}: {}", self.backend, r.body);
+    }
+
     /// Sends one request through the router.
     pub async fn req(&self, method: Method, path: &str, auth: Auth<'_>, body: Option<Value>) -> Res {
         let mut b = Request::builder().method(method).uri(path);

@@ -225,6 +225,31 @@ async fn fleet_settings_and_routing_push_with_decrypted_providers() {
     }
 }
 
+/// A fake dataplane that records every routing it takes, holding each request `delay` first (or
+/// only the first request, with `first_only`).
+async fn slow_dataplane(delay: std::time::Duration, first_only: bool) -> (String, Arc<Mutex<Vec<Value>>>) {
+    let seen: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let s = seen.clone();
+    let first = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let router = axum::Router::new().route(
+        "/internal/v1/routing",
+        axum::routing::put(move |axum::Json(body): axum::Json<Value>| {
+            let (s, first) = (s.clone(), first.clone());
+            async move {
+                if first.swap(false, std::sync::atomic::Ordering::SeqCst) || !first_only {
+                    tokio::time::sleep(delay).await;
+                }
+                s.lock().unwrap().push(body);
+                axum::Json(json!({"bots": 0, "dids": 0}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (url, seen)
+}
+
 /// A push whose request is slow on the wire must not land after a later push: the dataplane
 /// would keep the older routing. The fake dataplane holds its first request (the push after the
 /// fleet change, whose snapshot has no bots) for 500 ms; two bots are created meanwhile and a
@@ -232,36 +257,8 @@ async fn fleet_settings_and_routing_push_with_decrypted_providers() {
 #[tokio::test]
 async fn a_slow_routing_push_never_lands_after_a_later_one() {
     for app in apps("push_order").await {
-        let b = app.backend;
-        let seen: Arc<Mutex<Vec<Value>>> = Arc::default();
-        let s = seen.clone();
-        let first = Arc::new(std::sync::atomic::AtomicBool::new(true));
-        let router = axum::Router::new().route(
-            "/internal/v1/routing",
-            axum::routing::put(move |axum::Json(body): axum::Json<Value>| {
-                let (s, first) = (s.clone(), first.clone());
-                async move {
-                    if first.swap(false, std::sync::atomic::Ordering::SeqCst) {
-                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-                    }
-                    s.lock().unwrap().push(body);
-                    axum::Json(json!({"bots": 0, "dids": 0}))
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, router).await });
-        let k = Auth::Key(&app.admin_key);
-        let r = app
-            .req(
-                Method::PUT,
-                "/api/v1/settings/fleet",
-                k,
-                Some(json!({"servers": [url]})),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{b}: {}", r.body);
+        let (url, seen) = slow_dataplane(std::time::Duration::from_millis(500), true).await;
+        app.use_fleet(&url).await;
         app.bot("one").await;
         app.bot("two").await;
         crate::routing_push::push_all(&app.state).await.unwrap();
@@ -276,7 +273,13 @@ async fn a_slow_routing_push_never_lands_after_a_later_one() {
             .map(|x| x["id"].as_str().unwrap())
             .collect();
         bots.sort_unstable();
-        assert_eq!(bots, ["one", "two"], "{b}: the last routing pushed of {}", seen.len());
+        assert_eq!(
+            bots,
+            ["one", "two"],
+            "{}: the last routing pushed of {}",
+            app.backend,
+            seen.len()
+        );
     }
 }
 
@@ -285,36 +288,11 @@ async fn a_slow_routing_push_never_lands_after_a_later_one() {
 #[tokio::test]
 async fn routing_pushes_asked_together_are_coalesced() {
     for app in apps("push_coalesce").await {
-        let b = app.backend;
-        let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let c = count.clone();
-        let router = axum::Router::new().route(
-            "/internal/v1/routing",
-            axum::routing::put(move |axum::Json(_): axum::Json<Value>| {
-                let c = c.clone();
-                async move {
-                    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-                    c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    axum::Json(json!({"bots": 0, "dids": 0}))
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, router).await });
-        let k = Auth::Key(&app.admin_key);
-        let r = app
-            .req(
-                Method::PUT,
-                "/api/v1/settings/fleet",
-                k,
-                Some(json!({"servers": [url]})),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{b}: {}", r.body);
+        let (url, seen) = slow_dataplane(std::time::Duration::from_millis(300), false).await;
+        app.use_fleet(&url).await;
         // Settle the fleet change's own push.
         crate::routing_push::push_all(&app.state).await.unwrap();
-        let before = count.load(std::sync::atomic::Ordering::SeqCst);
+        let before = seen.lock().unwrap().len();
         let pushes: Vec<_> = (0..6)
             .map(|_| {
                 let state = app.state.clone();
@@ -324,7 +302,11 @@ async fn routing_pushes_asked_together_are_coalesced() {
         for p in pushes {
             p.await.unwrap().unwrap();
         }
-        let sent = count.load(std::sync::atomic::Ordering::SeqCst) - before;
-        assert!((1..=2).contains(&sent), "{b}: six pushes asked together sent {sent}");
+        let sent = seen.lock().unwrap().len() - before;
+        assert!(
+            (1..=2).contains(&sent),
+            "{}: six pushes asked together sent {sent}",
+            app.backend
+        );
     }
 }

@@ -44,15 +44,7 @@ async fn snapshot_carries_enabled_widgets_hashed_and_pushes_on_change() {
         let b = app.backend;
         let k = Auth::Key(&app.admin_key);
         let (url, seen) = fake_dataplane().await;
-        let r = app
-            .req(
-                Method::PUT,
-                "/api/v1/settings/fleet",
-                k,
-                Some(json!({"servers": [url]})),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{b}: {}", r.body);
+        app.use_fleet(&url).await;
         app.bot("w").await;
         app.bot("other").await;
         let snap = crate::routing_push::snapshot(&app.state).await.unwrap();
