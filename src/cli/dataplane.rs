@@ -169,7 +169,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// The open-file limit (already raised by `main`) as text; warns when it leaves room for fewer
 /// calls than the shards are configured for (past it, set-ups fail with 503).
 fn check_open_files(configured: u64) -> String {
-    let Some(limit) = super::fd_limit::raise() else {
+    let Some(limit) = super::fd_limit::soft_limit() else {
         return "unknown".into();
     };
     let room = super::fd_limit::calls_for(limit, false);

@@ -32,6 +32,11 @@ pub fn raise() -> Option<u64> {
     }
 }
 
+/// The soft `RLIMIT_NOFILE` in force (`None` when it cannot be read).
+pub fn soft_limit() -> Option<u64> {
+    getrlimit(Resource::RLIMIT_NOFILE).ok().map(|(soft, _)| soft)
+}
+
 /// How many calls `limit` open files leave room for (recording adds one file per call).
 pub fn calls_for(limit: u64, recording: bool) -> u64 {
     let per_call = FDS_PER_CALL + u64::from(recording);
